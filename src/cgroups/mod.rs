@@ -1,0 +1,444 @@
+//! The container's cgroup: where it lives on each mounted hierarchy, creating
+//! it, moving processes in, freezing, listing and removing it.
+//!
+//! One code path serves all three layouts: pure v1 (a hierarchy per
+//! controller), hybrid (v1 controllers plus a cgroup2 mount, as on Debian
+//! hosts without systemd's unified mode) and pure v2. Each mounted hierarchy
+//! is one [`Hierarchy`]; a pure v2 host simply has one of them.
+
+mod resources;
+
+pub use resources::apply as apply_resources;
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+/// One mounted cgroup hierarchy and the container's directory in it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// The v1 controllers (or `name=...`) of this hierarchy; empty for v2.
+    pub controllers: Vec<String>,
+    pub v2: bool,
+    /// The container's cgroup directory on this hierarchy.
+    pub dir: PathBuf,
+}
+
+impl Hierarchy {
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+}
+
+/// The container's cgroup on every hierarchy, plus the directories that
+/// creating it made (so removal takes away exactly those).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CgroupPaths {
+    pub hierarchies: Vec<Hierarchy>,
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
+}
+
+/// A mounted cgroup filesystem, read from mountinfo.
+struct Mount {
+    mountpoint: PathBuf,
+    root: String,
+    v2: bool,
+    controllers: Vec<String>,
+}
+
+impl CgroupPaths {
+    /// Work out the container's cgroup on each hierarchy. `cgroups_path`
+    /// follows runc's rules: absolute paths are taken from each hierarchy's
+    /// root; relative ones (and the default, the container id) from the
+    /// caller's own cgroup.
+    pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<CgroupPaths> {
+        let wanted = match cgroups_path {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from(id),
+        };
+        if wanted.to_string_lossy().contains(':') && !wanted.is_absolute() {
+            return Err(Error::Config(format!(
+                "linux.cgroupsPath {:?} is a systemd slice path, but the systemd cgroup driver is not available: use a path like /mygroup/{id}",
+                wanted
+            )));
+        }
+        if wanted
+            .components()
+            .any(|c| matches!(c, Component::ParentDir))
+        {
+            return Err(Error::Config(format!(
+                "linux.cgroupsPath {:?} must not contain '..'",
+                wanted
+            )));
+        }
+        let mounts = cgroup_mounts()?;
+        if mounts.is_empty() {
+            return Err(Error::Other(
+                "no cgroup filesystem is mounted: mount cgroup2 on /sys/fs/cgroup".into(),
+            ));
+        }
+        let own = own_cgroups();
+        let mut hierarchies = Vec::new();
+        for m in mounts {
+            let key = if m.v2 {
+                String::new()
+            } else {
+                m.controllers.join(",")
+            };
+            let base = if wanted.is_absolute() {
+                PathBuf::from("/")
+            } else {
+                PathBuf::from(
+                    own.iter()
+                        .find(|(k, _)| *k == key)
+                        .map(|(_, p)| p.as_str())
+                        .unwrap_or("/"),
+                )
+            };
+            let full = base.join(&wanted);
+            let rel = full
+                .strip_prefix(&m.root)
+                .unwrap_or(&full)
+                .to_string_lossy()
+                .trim_start_matches('/')
+                .to_string();
+            hierarchies.push(Hierarchy {
+                controllers: m.controllers,
+                v2: m.v2,
+                dir: m.mountpoint.join(rel),
+            });
+        }
+        Ok(CgroupPaths {
+            hierarchies,
+            created: Vec::new(),
+        })
+    }
+
+    /// Whether this is a pure cgroup v2 host.
+    pub fn unified_only(&self) -> bool {
+        self.hierarchies.iter().all(|h| h.v2)
+    }
+
+    /// The hierarchy that holds `controller` (v1), or the v2 one when the
+    /// controller is enabled there.
+    pub fn find(&self, controller: &str) -> Option<&Hierarchy> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.has(controller))
+            .or_else(|| {
+                self.hierarchies
+                    .iter()
+                    .find(|h| h.v2 && v2_has_controller(&h.dir, controller))
+            })
+    }
+
+    /// Create the directories, remembering the ones that did not exist.
+    pub fn create(&mut self) -> Result<()> {
+        for h in &self.hierarchies {
+            let mut missing = Vec::new();
+            let mut p = h.dir.as_path();
+            while !p.exists() {
+                missing.push(p.to_path_buf());
+                match p.parent() {
+                    Some(parent) => p = parent,
+                    None => break,
+                }
+            }
+            for dir in missing.into_iter().rev() {
+                match fs::create_dir(&dir) {
+                    Ok(()) => self.created.push(dir),
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(Error::io("cannot create cgroup", dir, e)),
+                }
+            }
+            if h.v2 {
+                enable_v2_controllers(&h.dir);
+            } else if h.has("cpuset") {
+                inherit_cpuset(&h.dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Move `pid` into the cgroup on every hierarchy.
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        for h in &self.hierarchies {
+            let f = h.dir.join("cgroup.procs");
+            fs::write(&f, pid.to_string())
+                .map_err(|e| Error::io("cannot move process into cgroup", f, e))?;
+        }
+        Ok(())
+    }
+
+    /// Pids of every process in the container's cgroup.
+    pub fn procs(&self) -> Vec<i32> {
+        let h = self
+            .hierarchies
+            .iter()
+            .find(|h| h.v2 && self.unified_only())
+            .or_else(|| self.find("pids"))
+            .or_else(|| self.find("freezer"))
+            .or_else(|| self.hierarchies.first());
+        let Some(h) = h else { return Vec::new() };
+        fs::read_to_string(h.dir.join("cgroup.procs"))
+            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        if let Some(h) = self.hierarchies.iter().find(|h| h.has("freezer")) {
+            return fs::read_to_string(h.dir.join("freezer.state"))
+                .map(|s| s.trim() == "FROZEN")
+                .unwrap_or(false);
+        }
+        if let Some(h) = self.hierarchies.iter().find(|h| h.v2) {
+            return fs::read_to_string(h.dir.join("cgroup.freeze"))
+                .map(|s| s.trim() == "1")
+                .unwrap_or(false);
+        }
+        false
+    }
+
+    /// Freeze or thaw every process of the container.
+    pub fn set_frozen(&self, frozen: bool) -> Result<()> {
+        if let Some(h) = self.hierarchies.iter().find(|h| h.has("freezer")) {
+            let f = h.dir.join("freezer.state");
+            let v = if frozen { "FROZEN" } else { "THAWED" };
+            fs::write(&f, v).map_err(|e| Error::io("cannot write", &f, e))?;
+            if frozen {
+                // The v1 freezer moves through FREEZING; wait until it
+                // settles so callers see a truly frozen container.
+                for _ in 0..1000 {
+                    match fs::read_to_string(&f) {
+                        Ok(s) if s.trim() == "FREEZING" => {
+                            fs::write(&f, v).map_err(|e| Error::io("cannot write", &f, e))?;
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if let Some(h) = self.hierarchies.iter().find(|h| h.v2) {
+            let f = h.dir.join("cgroup.freeze");
+            return fs::write(&f, if frozen { "1" } else { "0" })
+                .map_err(|e| Error::io("cannot write", f, e));
+        }
+        Err(Error::Other(
+            "no freezer: neither the v1 freezer controller nor cgroup v2 is mounted".into(),
+        ))
+    }
+
+    /// Remove the container's directories (leaf first). Retries briefly on
+    /// EBUSY, which the kernel returns while exiting tasks are still being
+    /// detached.
+    pub fn remove(&self) -> Result<()> {
+        for h in &self.hierarchies {
+            rmdir_retry(&h.dir)?;
+        }
+        // Parents created for this container, deepest first; they may be
+        // shared with other containers, so a non-empty one stays.
+        let mut parents: Vec<&PathBuf> = self
+            .created
+            .iter()
+            .filter(|p| !self.hierarchies.iter().any(|h| &h.dir == *p))
+            .collect();
+        parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for p in parents {
+            let _ = fs::remove_dir(p);
+        }
+        Ok(())
+    }
+}
+
+fn rmdir_retry(dir: &Path) -> Result<()> {
+    let mut delay = Duration::from_micros(200);
+    for _ in 0..40 {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(Error::io("cannot remove cgroup", dir, e)),
+        }
+    }
+    Err(Error::Other(format!(
+        "cannot remove cgroup {}: processes are still in it",
+        dir.display()
+    )))
+}
+
+/// A new v1 cpuset cgroup starts with no cpus and no memory nodes, and
+/// refuses tasks until it has both: copy them down from the nearest parent
+/// that has them.
+fn inherit_cpuset(dir: &Path) -> Result<()> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let mut chain = Vec::new();
+        let mut p = dir.to_path_buf();
+        loop {
+            let v = fs::read_to_string(p.join(file)).unwrap_or_default();
+            if !v.trim().is_empty() {
+                for d in chain.iter().rev() {
+                    let f = PathBuf::from(d).join(file);
+                    fs::write(&f, v.trim()).map_err(|e| Error::io("cannot write", &f, e))?;
+                }
+                break;
+            }
+            chain.push(p.clone());
+            if !p.pop() || !p.join(file).exists() {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn v2_has_controller(dir: &Path, controller: &str) -> bool {
+    let f = dir.join("cgroup.controllers");
+    fs::read_to_string(f)
+        .map(|s| s.split_whitespace().any(|c| c == controller))
+        .unwrap_or(false)
+}
+
+/// Delegate every available controller from the parent to its children, so
+/// the container's cgroup can set limits. Failures are left for the limit
+/// writes to report, with the file they could not write.
+fn enable_v2_controllers(dir: &Path) {
+    let Some(parent) = dir.parent() else { return };
+    if let Ok(avail) = fs::read_to_string(parent.join("cgroup.controllers")) {
+        let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
+        if !want.is_empty() {
+            let _ = fs::write(parent.join("cgroup.subtree_control"), want.join(" "));
+        }
+    }
+}
+
+/// Every cgroup filesystem mounted in this mount namespace.
+fn cgroup_mounts() -> Result<Vec<Mount>> {
+    let data = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("cannot read", "/proc/self/mountinfo", e))?;
+    let mut out: Vec<Mount> = Vec::new();
+    for line in data.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        if pre.len() < 5 || post.len() < 3 {
+            continue;
+        }
+        let (root, mountpoint) = (pre[3], pre[4]);
+        let v2 = match post[0] {
+            "cgroup2" => true,
+            "cgroup" => false,
+            _ => continue,
+        };
+        let controllers: Vec<String> = if v2 {
+            Vec::new()
+        } else {
+            post[2]
+                .split(',')
+                .filter(|o| is_v1_controller(o))
+                .map(str::to_string)
+                .collect()
+        };
+        // The same hierarchy can be mounted twice; keep the first.
+        if out
+            .iter()
+            .any(|m| m.v2 == v2 && m.controllers == controllers)
+        {
+            continue;
+        }
+        out.push(Mount {
+            mountpoint: PathBuf::from(unescape_mountinfo(mountpoint)),
+            root: unescape_mountinfo(root),
+            v2,
+            controllers,
+        });
+    }
+    Ok(out)
+}
+
+fn is_v1_controller(opt: &str) -> bool {
+    opt.starts_with("name=")
+        || matches!(
+            opt,
+            "cpu"
+                | "cpuacct"
+                | "cpuset"
+                | "memory"
+                | "devices"
+                | "freezer"
+                | "net_cls"
+                | "net_prio"
+                | "blkio"
+                | "perf_event"
+                | "hugetlb"
+                | "pids"
+                | "rdma"
+                | "misc"
+        )
+}
+
+/// This process's cgroup on each hierarchy, keyed by the controllers string
+/// ("" for v2).
+fn own_cgroups() -> Vec<(String, String)> {
+    fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let _ = parts.next()?;
+            let ctrl = parts.next()?.to_string();
+            let path = parts.next()?.to_string();
+            Some((ctrl, path))
+        })
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+pub fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescape() {
+        assert_eq!(unescape_mountinfo(r"/a\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+
+    #[test]
+    fn systemd_path_refused() {
+        let e = CgroupPaths::resolve(Some(Path::new("system.slice:cella:x")), "x");
+        assert!(matches!(e, Err(Error::Config(_))));
+        let e = CgroupPaths::resolve(Some(Path::new("/a/../b")), "x");
+        assert!(matches!(e, Err(Error::Config(_))));
+    }
+}

@@ -1,0 +1,400 @@
+//! The lifecycle commands over the start sequence: create, start, run,
+//! kill, delete, state and list. Shared by every face of cella.
+
+use super::sync::Msg;
+use super::{spawn, Launch, Spawned, StartMode};
+use crate::config::Bundle;
+use crate::error::{Context, Error, Result};
+use crate::state::{self, Record, Status, Store};
+use crate::{hooks, sys};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill as send_signal, Signal};
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// A container whose init is waiting to exec.
+pub struct Created {
+    pub record: Record,
+    pub spawned: Spawned,
+    pub bundle: Bundle,
+}
+
+/// Set up a container up to the point where its init waits to be started.
+/// On any failure nothing is left: no state, cgroup, mount or process.
+pub fn create(store: &Store, o: &CreateOptions, mode: StartMode) -> Result<Created> {
+    crate::state::validate_id(&o.id)?;
+    let bundle = Bundle::load(&o.bundle)?;
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    if terminal && o.console_socket.is_none() && mode == StartMode::Fifo {
+        return Err(Error::Config(
+            "process.terminal is true but no --console-socket was given: pass one, or set terminal to false".into(),
+        ));
+    }
+    if !terminal && o.console_socket.is_some() {
+        return Err(Error::Config(
+            "--console-socket was given but process.terminal is false: set terminal to true or drop the flag".into(),
+        ));
+    }
+    let dir = store.claim(&o.id)?;
+    let result = create_in(store, o, mode, bundle, &dir);
+    if result.is_err() {
+        let _ = store.remove(&o.id);
+    }
+    result
+}
+
+fn create_in(
+    store: &Store,
+    o: &CreateOptions,
+    mode: StartMode,
+    bundle: Bundle,
+    dir: &Path,
+) -> Result<Created> {
+    let spec = &bundle.spec;
+    let shared_pid_ns = !spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        });
+    let mut record = Record {
+        id: o.id.clone(),
+        pid: 0,
+        init_start: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::timefmt::now(),
+        owner: owner_name(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: Default::default(),
+        shared_pid_ns,
+        poststop: spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().clone())
+            .unwrap_or_default(),
+    };
+    store.save(&record)?;
+    let launch = Launch {
+        id: &o.id,
+        bundle: &bundle,
+        state_dir: dir,
+        console_socket: o.console_socket.as_deref(),
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        preserve_fds: o.preserve_fds,
+        mode,
+    };
+    let spawned = spawn(&launch)?;
+    record.pid = spawned.pid;
+    record.init_start = sys::proc_start_time(spawned.pid)
+        .map(|(s, _)| s)
+        .unwrap_or(0);
+    record.cgroup = spawned.cgroup.clone();
+    let saved = store.save(&record).and_then(|_| match &o.pid_file {
+        Some(p) => write_pid_file(p, spawned.pid),
+        None => Ok(()),
+    });
+    if let Err(e) = saved {
+        let _ = send_signal(Pid::from_raw(spawned.pid), Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(Pid::from_raw(spawned.pid), None);
+        let _ = spawned.cgroup.remove();
+        return Err(e);
+    }
+    Ok(Created {
+        record,
+        spawned,
+        bundle,
+    })
+}
+
+/// Write the pid file atomically, with no trailing newline (containerd's
+/// shim parses it strictly).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("cella-tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .map_err(|e| Error::io("cannot write pid file", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot write pid file", path, e))
+}
+
+fn owner_name() -> String {
+    let uid = nix::unistd::getuid().as_raw();
+    if uid == 0 {
+        "root".into()
+    } else {
+        uid.to_string()
+    }
+}
+
+/// Let a created container's init exec its program.
+pub fn start(store: &Store, id: &str) -> Result<()> {
+    let _lock = store.lock(id)?;
+    let rec = store.load(id)?;
+    match store.status(&rec) {
+        Status::Created => {}
+        Status::Stopped => {
+            return Err(Error::State(format!(
+                "cannot start container \"{id}\": it has stopped; delete it and create it again"
+            )))
+        }
+        s => {
+            return Err(Error::State(format!(
+                "cannot start container \"{id}\": it is {s}, not created"
+            )))
+        }
+    }
+    let fifo = super::fifo_path(&store.dir(id));
+    release_fifo(&fifo, rec.pid)?;
+    let _ = std::fs::remove_file(&fifo);
+    let state = state::oci_state(&rec, Status::Running);
+    if let Some(h) = load_poststart(&rec) {
+        hooks::run_all_warn("poststart", &h, &state);
+    }
+    Ok(())
+}
+
+/// The poststart hooks live only in the bundle's config; read it again.
+fn load_poststart(rec: &Record) -> Option<Vec<oci_spec::runtime::Hook>> {
+    let data = std::fs::read(rec.bundle.join("config.json")).ok()?;
+    let spec = crate::config::parse(&data).ok()?;
+    spec.hooks().as_ref()?.poststart().clone()
+}
+
+/// Open the fifo for reading and take init's byte. Waits on init's pidfd at
+/// the same time, so a dead init is an error and never a hang.
+fn release_fifo(fifo: &Path, pid: i32) -> Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(fifo)
+        .map_err(|e| Error::io("cannot open exec fifo", fifo, e))?;
+    let pidfd = sys::pidfd_open(pid).ctx("cannot watch container init")?;
+    loop {
+        let mut fds = [
+            PollFd::new(f.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("poll on exec fifo", e)),
+            Ok(_) => {}
+        }
+        let fifo_ready = fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN));
+        if fifo_ready {
+            let mut b = [0u8; 1];
+            match nix::unistd::read(&f, &mut b) {
+                Ok(1) => return Ok(()),
+                Ok(_) | Err(nix::errno::Errno::EAGAIN) => {}
+                Err(e) => return Err(Error::path("cannot read exec fifo", fifo, e)),
+            }
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return Err(Error::State(
+                "container init exited before it was started: see 'cella delete'".into(),
+            ));
+        }
+    }
+}
+
+/// `run`: create, start at once, and (unless detached) supervise until
+/// init exits, then tear down. Returns the exit status to exit with.
+pub fn run(store: &Store, o: &CreateOptions, detach: bool) -> Result<i32> {
+    let c = create(store, o, StartMode::Immediate)?;
+    let Created {
+        record,
+        spawned,
+        bundle,
+    } = c;
+    if let Err(e) = exec_now(&spawned) {
+        let _ = destroy(store, &record, true);
+        return Err(e);
+    }
+    let state = state::oci_state(&record, Status::Running);
+    if let Some(h) = bundle
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().as_deref())
+    {
+        hooks::run_all_warn("poststart", h, &state);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let code =
+        crate::monitor::supervise(spawned.pid, &spawned.signals, spawned.pty_master.as_ref())?;
+    let _lock = store.lock(&record.id)?;
+    destroy(store, &record, true)?;
+    Ok(code)
+}
+
+/// Tell init to exec and wait until it has (the channel closes on exec).
+fn exec_now(s: &Spawned) -> Result<()> {
+    s.channel.send(&Msg::Start)?;
+    match s.channel.recv()? {
+        None => Ok(()),
+        Some((
+            Msg::Error {
+                step,
+                errno,
+                path,
+                msg,
+            },
+            _,
+        )) => Err(Error::Child {
+            step,
+            path,
+            msg,
+            errno,
+        }),
+        Some((m, _)) => Err(Error::Other(format!(
+            "sync protocol error: unexpected {m:?}"
+        ))),
+    }
+}
+
+/// Send a signal to init, or with `all` to every process of the container.
+pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
+    let rec = store.load(id)?;
+    let status = store.status(&rec);
+    if matches!(status, Status::Stopped | Status::Creating) && !all {
+        return Err(Error::State(format!("container \"{id}\" is not running")));
+    }
+    let signal =
+        Signal::try_from(sig).map_err(|_| Error::Other(format!("invalid signal {sig}")))?;
+    if all {
+        signal_all(&rec, signal);
+        return Ok(());
+    }
+    send_signal(Pid::from_raw(rec.pid), signal).map_err(|e| match e {
+        nix::errno::Errno::ESRCH => Error::State(format!("container \"{id}\" is not running")),
+        e => Error::sys(format!("cannot send {signal} to container \"{id}\""), e),
+    })
+}
+
+fn signal_all(rec: &Record, signal: Signal) {
+    let frozen = rec.cgroup.is_frozen();
+    for pid in rec.cgroup.procs() {
+        let _ = send_signal(Pid::from_raw(pid), signal);
+    }
+    if frozen && signal == Signal::SIGKILL {
+        // Frozen v1 tasks only die once thawed.
+        let _ = rec.cgroup.set_frozen(false);
+    }
+}
+
+/// Remove a container. A running one needs `force`; a created one is killed
+/// (it never ran user code). Deleting an unknown id with `force` succeeds.
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+    crate::state::validate_id(id)?;
+    let lock = match store.lock(id) {
+        Ok(l) => l,
+        Err(Error::NotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let rec = match store.load(id) {
+        Ok(r) => r,
+        Err(Error::NotFound(_)) if force => {
+            // A create that died before writing state: just the directory.
+            return store.remove(id);
+        }
+        Err(e) => return Err(e),
+    };
+    let status = store.status(&rec);
+    if matches!(status, Status::Running | Status::Paused) && !force {
+        return Err(Error::State(format!(
+            "cannot delete container \"{id}\": it is {status}; stop it first or use 'cella delete --force {id}'"
+        )));
+    }
+    destroy(
+        store,
+        &rec,
+        matches!(status, Status::Running | Status::Paused | Status::Created),
+    )?;
+    drop(lock);
+    Ok(())
+}
+
+/// Kill what is left, remove the cgroup, run poststop hooks, drop the state.
+fn destroy(store: &Store, rec: &Record, kill_init: bool) -> Result<()> {
+    if kill_init && rec.pid > 0 && state::init_alive(rec) {
+        let pidfd = sys::pidfd_open(rec.pid).ok();
+        if rec.shared_pid_ns {
+            signal_all(rec, Signal::SIGKILL);
+        }
+        let _ = send_signal(Pid::from_raw(rec.pid), Signal::SIGKILL);
+        if rec.cgroup.is_frozen() {
+            let _ = rec.cgroup.set_frozen(false);
+        }
+        if let Some(fd) = pidfd {
+            wait_exit(&fd, Duration::from_secs(10));
+        }
+    }
+    if rec.shared_pid_ns {
+        signal_all(rec, Signal::SIGKILL);
+    }
+    wait_cgroup_empty(rec);
+    let removed = rec.cgroup.remove();
+    let state = state::oci_state(rec, Status::Stopped);
+    hooks::run_all_warn("poststop", &rec.poststop, &state);
+    store.remove(&rec.id)?;
+    removed
+}
+
+fn wait_exit(pidfd: &std::os::fd::OwnedFd, limit: Duration) {
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    let ms = PollTimeout::try_from(limit.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+    let _ = poll(&mut fds, ms);
+}
+
+fn wait_cgroup_empty(rec: &Record) {
+    let mut delay = Duration::from_micros(100);
+    for _ in 0..100 {
+        let procs = rec.cgroup.procs();
+        if procs.is_empty() {
+            return;
+        }
+        for pid in procs {
+            let _ = send_signal(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// The OCI state of one container.
+pub fn state(store: &Store, id: &str) -> Result<serde_json::Value> {
+    let rec = store.load(id)?;
+    let status = store.status(&rec);
+    Ok(state::oci_state(&rec, status))
+}
+
+/// The state of every container in the store.
+pub fn list(store: &Store) -> Result<Vec<(Record, Status)>> {
+    let mut out = Vec::new();
+    for id in store.ids()? {
+        if let Ok(rec) = store.load(&id) {
+            let s = store.status(&rec);
+            out.push((rec, s));
+        }
+    }
+    Ok(out)
+}

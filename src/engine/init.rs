@@ -1,0 +1,263 @@
+//! The start sequence, child side: everything the container's init does to
+//! itself between the clone and the exec, in this order.
+
+use super::sync::{Channel, Msg};
+use super::{Launch, StartMode};
+use crate::cgroups::CgroupPaths;
+use crate::error::{Context, Error, Result};
+use crate::namespaces::Plan;
+use crate::{console, hooks, process, rootfs};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::{Gid, Uid};
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// A failure, tagged with the step of the sequence it happened in.
+struct StepError {
+    step: &'static str,
+    err: Error,
+}
+
+trait Step<T> {
+    fn step(self, name: &'static str) -> std::result::Result<T, StepError>;
+}
+
+impl<T> Step<T> for Result<T> {
+    fn step(self, step: &'static str) -> std::result::Result<T, StepError> {
+        self.map_err(|err| StepError { step, err })
+    }
+}
+
+/// Entry point of the cloned child. Never returns: it execs the container's
+/// program or exits after reporting what failed.
+pub fn run(
+    l: &Launch,
+    plan: &Plan,
+    cgroup: &CgroupPaths,
+    ch: Channel,
+    fifo: Option<OwnedFd>,
+    old_mask: &SigSet,
+) -> ! {
+    let _ = old_mask;
+    let err = match setup(l, plan, cgroup, &ch, fifo) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let (path, errno) = match &err.err {
+        Error::Path { path, errno, .. } => (Some(path.display().to_string()), *errno as i32),
+        Error::Io { path, error, .. } => (
+            Some(path.display().to_string()),
+            error.raw_os_error().unwrap_or(0),
+        ),
+        e => (None, e.errno()),
+    };
+    let msg = Msg::Error {
+        step: err.step.to_string(),
+        errno,
+        path,
+        msg: err.err.to_string(),
+    };
+    if ch.send(&msg).is_err() {
+        // Nobody is listening (create has returned): stderr is all we have.
+        let _ = writeln!(
+            std::io::stderr(),
+            "cella: container init: {}: {}",
+            err.step,
+            err.err
+        );
+    }
+    std::process::exit(127)
+}
+
+fn setup(
+    l: &Launch,
+    plan: &Plan,
+    cgroup: &CgroupPaths,
+    ch: &Channel,
+    fifo: Option<OwnedFd>,
+) -> std::result::Result<std::convert::Infallible, StepError> {
+    let spec = l.spec();
+    let linux = spec.linux().as_ref();
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("no process".into()))
+        .step("config")?;
+
+    // If the runtime dies before init is complete, so does init.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .ctx("prctl")
+        .step("pdeathsig")?;
+    let host_pid = match ch.recv().step("sync")? {
+        Some((Msg::Go { pid }, _)) => pid,
+        _ => std::process::exit(1),
+    };
+
+    // Namespaces: user first, then the ones joined by path, then new ones.
+    if let Some(path) = &plan.join_user {
+        crate::namespaces::join(CloneFlags::CLONE_NEWUSER, path).step("join user namespace")?;
+    }
+    if plan.new_user || plan.join_user.is_some() {
+        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .ctx("setresgid(0) in the user namespace (is gid 0 mapped?)")
+            .step("user namespace")?;
+        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .ctx("setresuid(0) in the user namespace (is uid 0 mapped?)")
+            .step("user namespace")?;
+    }
+    for (flag, path) in &plan.join {
+        crate::namespaces::join(*flag, path).step("join namespace")?;
+    }
+    nix::sched::unshare(plan.unshare)
+        .ctx("unshare")
+        .step("namespaces")?;
+
+    if l.has_runtime_hooks() {
+        ch.send(&Msg::NamespacesReady).step("sync")?;
+        ch.expect(&Msg::HooksDone).step("sync")?;
+    }
+    if !l.no_new_keyring {
+        if let Err(e) = crate::sys::join_session_keyring(&keyring_name(l.id)) {
+            tracing::debug!("no new session keyring: {e}");
+        }
+    }
+
+    // Root filesystem.
+    let ctx = rootfs::Context {
+        spec,
+        rootfs: &l.bundle.rootfs,
+        bundle: &l.bundle.dir,
+        cgroup,
+        new_userns: plan.new_user,
+        new_cgroupns: plan.unshare.contains(CloneFlags::CLONE_NEWCGROUP),
+    };
+    rootfs::prepare(&ctx).step("rootfs")?;
+    let state = l.hook_state(host_pid, "created");
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().as_deref())
+    {
+        hooks::run_all("createContainer", h, &state).step("createContainer hook")?;
+    }
+    rootfs::pivot(&l.bundle.rootfs, l.no_pivot).step("pivot_root")?;
+
+    if process.terminal() == Some(true) {
+        let pty = console::open_pty().step("console")?;
+        if let Some(size) = process.console_size() {
+            let _ = crate::sys::set_winsize(
+                std::os::fd::AsFd::as_fd(&pty.slave),
+                size.height() as u16,
+                size.width() as u16,
+            );
+        }
+        console::bind_console(&pty.slave).step("console")?;
+        ch.send_with_fd(&Msg::Pty, Some(pty.master.as_raw_fd()))
+            .step("console")?;
+        drop(pty.master);
+        console::make_stdio(pty.slave).step("console")?;
+    }
+
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h)
+            .ctx("sethostname")
+            .step("hostname")?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        crate::sys::setdomainname(d)
+            .ctx("setdomainname")
+            .step("domainname")?;
+    }
+    for (key, value) in linux
+        .and_then(|x| x.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        write_sysctl(key, value).step("sysctl")?;
+    }
+    rootfs::finish(spec).step("rootfs")?;
+
+    process::set_rlimits(process.rlimits().as_deref().unwrap_or(&[])).step("rlimits")?;
+    if let Some(adj) = process.oom_score_adj() {
+        process::set_oom_score_adj(adj).step("oom_score_adj")?;
+    }
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let env = process.env().as_deref().unwrap_or(&[]);
+    let exe = process::find_executable(&args[0], env).step("exec")?;
+
+    if let Some(caps) = process.capabilities() {
+        process::limit_bounding(caps).step("capabilities")?;
+    }
+    process::switch_user(process).step("user")?;
+    if let Some(caps) = process.capabilities() {
+        process::set_capabilities(caps).step("capabilities")?;
+    }
+    if process.no_new_privileges() == Some(true) {
+        nix::sys::prctl::set_no_new_privs()
+            .ctx("prctl(PR_SET_NO_NEW_PRIVS)")
+            .step("no_new_privs")?;
+    }
+    nix::unistd::chdir(process.cwd())
+        .ctx_path("cannot chdir to", process.cwd())
+        .step("cwd")?;
+    // Nothing the runtime opened may survive into the container.
+    crate::sys::cloexec_from(3 + l.preserve_fds)
+        .ctx("close_range")
+        .step("fds")?;
+
+    nix::sys::prctl::set_pdeathsig(None::<Signal>)
+        .ctx("prctl")
+        .step("pdeathsig")?;
+    ch.send(&Msg::Ready).step("sync")?;
+    match (l.mode, fifo) {
+        (StartMode::Fifo, Some(fifo)) => wait_on_fifo(&fifo).step("exec fifo")?,
+        _ => ch.expect(&Msg::Start).step("sync")?.map(drop).unwrap_or(()),
+    }
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_deref())
+    {
+        hooks::run_all("startContainer", h, &l.hook_state(host_pid, "running"))
+            .step("startContainer hook")?;
+    }
+    crate::signals::reset_for_exec().step("signals")?;
+    Err(process::exec(&exe, args, env)).step("exec")
+}
+
+/// Block until `start` opens the fifo for reading, then tell it we are
+/// going. The fifo is reached through our own O_PATH fd, as the host path
+/// is not visible after pivot_root.
+fn wait_on_fifo(fifo: &OwnedFd) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| {
+            Error::io(
+                "cannot open exec fifo (is /proc mounted in the container?)",
+                &path,
+                e,
+            )
+        })?;
+    f.write_all(b"0")
+        .map_err(|e| Error::io("cannot write exec fifo", &path, e))
+}
+
+fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+    std::fs::write(&path, value).map_err(|e| {
+        Error::Other(format!(
+            "cannot set sysctl {key}={value} ({}): {e}",
+            path.display()
+        ))
+    })
+}
+
+fn keyring_name(id: &str) -> std::ffi::CString {
+    std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default()
+}

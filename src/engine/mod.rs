@@ -1,0 +1,340 @@
+//! The start sequence, parent side, top to bottom: each step one call.
+//! The child's half is in [`init`]; the lifecycle commands that drive it are
+//! in [`container`].
+//!
+//! ```text
+//! parent                                  child (init)
+//! block signals, signalfd
+//! socketpair, exec fifo
+//! clone(user, pid) ---------------------> wait for Go
+//! write id maps
+//! cgroup: create, limits, move child in
+//! Go ----------------------------------> join/unshare namespaces
+//!                  <-------------------- NamespacesReady (only if hooks)
+//! prestart, createRuntime hooks
+//! HooksDone ---------------------------> rootfs, hooks, pivot_root,
+//!                  <-------------------- Pty (terminal)   console, ...
+//!                  <-------------------- Ready / Error
+//! ```
+
+pub mod container;
+mod init;
+pub mod sync;
+
+use crate::cgroups::CgroupPaths;
+use crate::config::Bundle;
+use crate::error::{Context, Error, Result};
+use crate::namespaces::{self, Plan};
+use crate::sys::{self, Forked};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::SignalFd;
+use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use sync::{Channel, Msg};
+
+/// How the container's init learns that it may exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartMode {
+    /// `create`: block on the exec fifo until `start` reads it.
+    Fifo,
+    /// `run`: exec as soon as the parent says so over the sync channel.
+    Immediate,
+}
+
+/// Everything the start sequence needs. Nothing here is tied to the OCI
+/// command line: the LXC face fills the same structure.
+pub struct Launch<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Bundle,
+    pub state_dir: &'a Path,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub mode: StartMode,
+}
+
+impl Launch<'_> {
+    pub fn spec(&self) -> &Spec {
+        &self.bundle.spec
+    }
+
+    fn namespaces(&self) -> &[oci_spec::runtime::LinuxNamespace] {
+        self.spec()
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or(&[])
+    }
+
+    fn hooks(&self, pick: impl Fn(&oci_spec::runtime::Hooks) -> &Option<Vec<Hook>>) -> &[Hook] {
+        self.spec()
+            .hooks()
+            .as_ref()
+            .and_then(|h| pick(h).as_deref())
+            .unwrap_or(&[])
+    }
+
+    /// prestart and createRuntime hooks, which the parent runs once the
+    /// namespaces exist.
+    #[allow(deprecated)]
+    fn runtime_hooks(&self) -> Vec<(&'static str, &[Hook])> {
+        vec![
+            ("prestart", self.hooks(|h| h.prestart())),
+            ("createRuntime", self.hooks(|h| h.create_runtime())),
+        ]
+    }
+
+    fn has_runtime_hooks(&self) -> bool {
+        self.runtime_hooks().iter().any(|(_, h)| !h.is_empty())
+    }
+
+    /// The OCI state document handed to hooks.
+    pub fn hook_state(&self, pid: i32, status: &str) -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": crate::state::OCI_VERSION,
+            "id": self.id,
+            "status": status,
+            "pid": pid,
+            "bundle": self.bundle.dir,
+            "annotations": self.spec().annotations().clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// A started init, blocked before exec, and what the parent holds on it.
+pub struct Spawned {
+    pub pid: i32,
+    pub channel: Channel,
+    pub cgroup: CgroupPaths,
+    pub pty_master: Option<OwnedFd>,
+    pub signals: SignalFd,
+    pub old_mask: SigSet,
+}
+
+/// Kills and reaps a half-started child and removes its cgroup unless
+/// disarmed: a failed start leaves nothing behind.
+struct Cleanup {
+    pid: Option<i32>,
+    cgroup: Option<CgroupPaths>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let p = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(p, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(p, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.remove();
+        }
+    }
+}
+
+/// Run the start sequence up to the point where init waits to exec.
+pub fn spawn(l: &Launch) -> Result<Spawned> {
+    let plan = namespaces::plan(l.namespaces())?;
+    let linux = l.spec().linux().as_ref();
+    let mut cgroup = CgroupPaths::resolve(linux.and_then(|x| x.cgroups_path().as_deref()), l.id)?;
+    let (signals, old_mask) = crate::signals::block_all()?;
+    let (parent_end, child_end) = sync::pair()?;
+    let fifo = match l.mode {
+        StartMode::Fifo => Some(make_exec_fifo(l.state_dir)?),
+        StartMode::Immediate => None,
+    };
+
+    let mut guard = Cleanup {
+        pid: None,
+        cgroup: None,
+    };
+    let pid = clone_child(l, &plan, &cgroup, child_end, fifo, &old_mask)?;
+    guard.pid = Some(pid);
+
+    if plan.new_user {
+        let linux = linux.ok_or_else(|| Error::Config("no linux section".into()))?;
+        namespaces::write_id_maps(
+            pid,
+            linux.uid_mappings().as_deref().unwrap_or(&[]),
+            linux.gid_mappings().as_deref().unwrap_or(&[]),
+        )?;
+    }
+    cgroup.create()?;
+    guard.cgroup = Some(cgroup.clone());
+    if let Some(res) = linux.and_then(|x| x.resources().as_ref()) {
+        crate::cgroups::apply_resources(&cgroup, res, &device_rules(l.spec()))?;
+    }
+    cgroup.add_pid(pid)?;
+    parent_end.send(&Msg::Go { pid })?;
+
+    if l.has_runtime_hooks() {
+        parent_end.expect(&Msg::NamespacesReady)?;
+        let state = l.hook_state(pid, "creating");
+        for (kind, hooks) in l.runtime_hooks() {
+            crate::hooks::run_all(kind, hooks, &state)?;
+        }
+        parent_end.send(&Msg::HooksDone)?;
+    }
+
+    let mut pty_master = None;
+    loop {
+        match parent_end.recv()? {
+            Some((Msg::Pty, Some(master))) => match l.console_socket {
+                Some(sock) => crate::console::send_to_socket(sock, &master)?,
+                None => pty_master = Some(master),
+            },
+            Some((Msg::Ready, _)) => break,
+            Some((
+                Msg::Error {
+                    step,
+                    errno,
+                    path,
+                    msg,
+                },
+                _,
+            )) => {
+                return Err(Error::Child {
+                    step,
+                    path,
+                    msg,
+                    errno,
+                })
+            }
+            Some((m, _)) => {
+                return Err(Error::Other(format!(
+                    "sync protocol error: unexpected {m:?}"
+                )))
+            }
+            None => return Err(died_during_setup(pid)),
+        }
+    }
+    guard.pid = None;
+    guard.cgroup = None;
+    Ok(Spawned {
+        pid,
+        channel: parent_end,
+        cgroup,
+        pty_master,
+        signals,
+        old_mask,
+    })
+}
+
+/// Devices listed in linux.devices are allowed by the device cgroup too.
+fn device_rules(spec: &Spec) -> Vec<String> {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or(&[])
+        .iter()
+        .map(|d| {
+            let t = match d.typ() {
+                T::B => "b",
+                T::P => "p",
+                _ => "c",
+            };
+            format!("{t} {}:{} rwm", d.major(), d.minor())
+        })
+        .collect()
+}
+
+fn died_during_setup(pid: i32) -> Error {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    let how = match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(WaitStatus::Exited(_, c)) => format!("exited with status {c}"),
+        Ok(WaitStatus::Signaled(_, s, _)) => format!("was killed by {s}"),
+        _ => "died".to_string(),
+    };
+    Error::Other(format!(
+        "container init {how} during set-up, before reporting an error"
+    ))
+}
+
+fn make_exec_fifo(state_dir: &Path) -> Result<OwnedFd> {
+    let path = state_dir.join(crate::state::EXEC_FIFO);
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .ctx_path("cannot create exec fifo", &path)?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open exec fifo", &path, e))?;
+    Ok(f.into())
+}
+
+/// Clone the child into its first namespaces. Pid and time namespaces
+/// apply to children only, so joining or creating them happens in the
+/// parent just around the clone and is undone right after.
+fn clone_child(
+    l: &Launch,
+    plan: &Plan,
+    cgroup: &CgroupPaths,
+    child_end: Channel,
+    fifo: Option<OwnedFd>,
+    old_mask: &SigSet,
+) -> Result<i32> {
+    let restore: Vec<(CloneFlags, File)> = plan
+        .join_before_clone
+        .iter()
+        .map(|(f, _)| *f)
+        .chain(
+            plan.new_time
+                .then(|| namespaces::flag(LinuxNamespaceType::Time)),
+        )
+        .map(|f| {
+            let name = if f == CloneFlags::CLONE_NEWPID {
+                "pid_for_children"
+            } else {
+                "time_for_children"
+            };
+            let path = format!("/proc/self/ns/{name}");
+            File::open(&path)
+                .map(|file| (f, file))
+                .map_err(|e| Error::io("cannot open", path, e))
+        })
+        .collect::<Result<_>>()?;
+    for (f, path) in &plan.join_before_clone {
+        namespaces::join(*f, path)?;
+    }
+    if plan.new_time {
+        nix::sched::unshare(namespaces::flag(LinuxNamespaceType::Time))
+            .ctx("cannot create time namespace")?;
+        namespaces::write_time_offsets(&time_offsets(l.spec()))?;
+    }
+    let forked = sys::clone_fork(plan.clone.bits() as libc::c_ulong);
+    for (f, file) in &restore {
+        nix::sched::setns(file.as_fd(), *f).ctx("cannot return to the runtime's namespace")?;
+    }
+    match forked.ctx("cannot clone container init")? {
+        Forked::Parent(pid) => Ok(pid),
+        Forked::Child => init::run(l, plan, cgroup, child_end, fifo, old_mask),
+    }
+}
+
+fn time_offsets(spec: &Spec) -> Vec<(String, i64, u32)> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+        .map(|m| {
+            m.iter()
+                .map(|(clock, o)| {
+                    (
+                        clock.clone(),
+                        o.secs().unwrap_or(0),
+                        o.nanosecs().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Where the container's state and exec fifo live.
+pub fn fifo_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(crate::state::EXEC_FIFO)
+}

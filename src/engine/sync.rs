@@ -1,0 +1,156 @@
+//! The parent/child channel: a `SOCK_SEQPACKET` socketpair carrying typed
+//! messages, one datagram each, with an optional file descriptor attached
+//! (the pty master). A child-side failure travels as [`Msg::Error`] and
+//! becomes the parent's error.
+
+use crate::error::{Context, Error, Result};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use serde::{Deserialize, Serialize};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Msg {
+    // parent -> child
+    /// Id maps are written and the child is in its cgroup: go on. Carries
+    /// the child's pid as the host sees it, for hook state.
+    Go { pid: i32 },
+    /// The runtime-namespace hooks (prestart, createRuntime) have run.
+    HooksDone,
+    /// `run`: exec now, without waiting on the exec fifo.
+    Start,
+    // child -> parent
+    /// The namespaces exist: the parent may run createRuntime hooks.
+    NamespacesReady,
+    /// The pty master is attached to this message.
+    Pty,
+    /// Set-up is complete; the child waits to be started.
+    Ready,
+    /// Set-up failed at `step`.
+    Error {
+        step: String,
+        errno: i32,
+        path: Option<String>,
+        msg: String,
+    },
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// Make the two ends: (parent, child). Both are close-on-exec, so the
+/// child's end vanishes at its execve and the parent reads EOF.
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx("cannot create sync socketpair")?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        self.send_with_fd(msg, None)
+    }
+
+    pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+        let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
+        let iov = [IoSlice::new(&data)];
+        let fds;
+        let cmsg: Vec<ControlMessage> = match fd {
+            Some(fd) => {
+                fds = [fd];
+                vec![ControlMessage::ScmRights(&fds)]
+            }
+            None => Vec::new(),
+        };
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .ctx("cannot send on sync socket")?;
+        Ok(())
+    }
+
+    /// The next message, or `None` when the other side has gone (closed
+    /// its end, exec'd or died).
+    pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        let mut buf = vec![0u8; 8192];
+        let mut cbuf = nix::cmsg_space!([RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cbuf),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(r) => {
+                    let mut fd = None;
+                    for c in r.cmsgs().ctx("bad control message on sync socket")? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            fd = fds.first().map(|&f| owned(f));
+                        }
+                    }
+                    break (r.bytes, fd);
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("cannot read sync socket", e)),
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        let msg = serde_json::from_slice(&buf[..n])
+            .map_err(|e| Error::Other(format!("bad message on sync socket: {e}")))?;
+        Ok(Some((msg, fd)))
+    }
+
+    /// Wait for one specific message; an error message or EOF becomes an
+    /// error.
+    pub fn expect(&self, want: &Msg) -> Result<Option<OwnedFd>> {
+        match self.recv()? {
+            Some((m, fd)) if &m == want => Ok(fd),
+            Some((
+                Msg::Error {
+                    step,
+                    errno,
+                    path,
+                    msg,
+                },
+                _,
+            )) => Err(Error::Child {
+                step,
+                path,
+                msg,
+                errno,
+            }),
+            Some((m, _)) => Err(Error::Other(format!(
+                "sync protocol error: expected {want:?}, got {m:?}"
+            ))),
+            None => Err(Error::Other(format!(
+                "sync protocol error: the other side hung up while waiting for {want:?}"
+            ))),
+        }
+    }
+}
+
+fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: `fd` was just received with SCM_RIGHTS; the kernel created it
+    // in our fd table and nothing else refers to it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}

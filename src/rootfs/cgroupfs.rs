@@ -1,0 +1,100 @@
+//! The container's view of /sys/fs/cgroup. With a cgroup namespace of its
+//! own the container gets fresh cgroup mounts rooted at its cgroup; without
+//! one, its cgroup directories are bind-mounted. On v1 and hybrid hosts a
+//! tmpfs holds one directory per hierarchy, as on the host.
+
+use super::{mkdir_in_root, options::Parsed, remount_bind, Context};
+use crate::error::{Context as _, Result};
+use nix::mount::{mount, MsFlags};
+use std::path::Path;
+
+const NONE: Option<&str> = None;
+
+pub fn mount_cgroups(ctx: &Context, dest: &Path, opts: &Parsed) -> Result<()> {
+    mkdir_in_root(ctx.rootfs, dest)?;
+    let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+    if ctx.cgroup.unified_only() {
+        if let Some(h) = ctx.cgroup.hierarchies.first() {
+            return one(ctx, &h.dir, dest, "cgroup2", None, flags);
+        }
+        return Ok(());
+    }
+    let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    nix::mount::mount(
+        Some("tmpfs"),
+        dest,
+        Some("tmpfs"),
+        tmpfs_flags,
+        Some("mode=755"),
+    )
+    .ctx_path("cannot mount tmpfs on", dest)?;
+    for h in &ctx.cgroup.hierarchies {
+        let name = if h.v2 {
+            "unified".to_string()
+        } else {
+            h.controllers
+                .iter()
+                .map(|c| c.strip_prefix("name=").unwrap_or(c))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let sub = dest.join(&name);
+        std::fs::create_dir_all(&sub).map_err(|e| crate::Error::io("cannot create", &sub, e))?;
+        let (fstype, data) = if h.v2 {
+            ("cgroup2", None)
+        } else {
+            ("cgroup", Some(h.controllers.join(",")))
+        };
+        one(ctx, &h.dir, &sub, fstype, data.as_deref(), flags)?;
+        // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
+        if h.controllers.len() > 1 {
+            for c in &h.controllers {
+                let link = dest.join(c.strip_prefix("name=").unwrap_or(c));
+                let _ = std::os::unix::fs::symlink(&name, link);
+            }
+        }
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        nix::mount::mount(
+            NONE,
+            dest,
+            NONE,
+            MsFlags::MS_REMOUNT | tmpfs_flags | MsFlags::MS_RDONLY,
+            Some("mode=755"),
+        )
+        .ctx_path("cannot remount read-only", dest)?;
+    }
+    Ok(())
+}
+
+fn one(
+    ctx: &Context,
+    host_dir: &Path,
+    dest: &Path,
+    fstype: &str,
+    data: Option<&str>,
+    flags: MsFlags,
+) -> Result<()> {
+    mkdir_in_root(ctx.rootfs, dest)?;
+    if ctx.new_cgroupns {
+        match mount(Some("cgroup"), dest, Some(fstype), flags, data) {
+            Ok(()) => return Ok(()),
+            // Some kernels refuse a v1 mount from a user namespace: fall
+            // back to the bind below.
+            Err(nix::errno::Errno::EPERM) if ctx.new_userns => {}
+            Err(e) => return Err(crate::Error::path("cannot mount cgroup on", dest, e)),
+        }
+    }
+    mount(
+        Some(host_dir),
+        dest,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .ctx_path("cannot bind cgroup onto", dest)?;
+    if !flags.is_empty() {
+        remount_bind(dest, flags, MsFlags::empty())?;
+    }
+    Ok(())
+}

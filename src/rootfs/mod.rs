@@ -1,0 +1,343 @@
+//! The container's root filesystem, built by the child inside its new mount
+//! namespace: propagation, the rootfs bind, every configured mount, devices,
+//! then `pivot_root`, and last the read-only and masked paths.
+
+mod cgroupfs;
+mod devices;
+mod options;
+mod paths;
+
+pub use devices::{create_devices, DEFAULT_DEVICES};
+pub use options::{parse as parse_options, propagation};
+pub use paths::resolve_in_root;
+
+use crate::cgroups::CgroupPaths;
+use crate::error::{Context as _, Error, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::SFlag;
+use nix::sys::statvfs::{statvfs, FsFlags};
+use oci_spec::runtime::{Mount, Spec};
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+const NONE: Option<&str> = None;
+
+/// What building the rootfs needs to know besides the config.
+pub struct Context<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub cgroup: &'a CgroupPaths,
+    pub new_userns: bool,
+    pub new_cgroupns: bool,
+}
+
+/// Everything before `pivot_root`.
+pub fn prepare(ctx: &Context) -> Result<()> {
+    let linux = ctx.spec.linux().as_ref();
+    let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        Some(p) => propagation(p).ok_or_else(|| {
+            Error::Config(format!(
+                "linux.rootfsPropagation {p:?} is not one of private, rprivate, shared, rshared, slave, rslave, unbindable, runbindable"
+            ))
+        })?,
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    // Nothing mounted from here on may propagate back to the host.
+    mount(NONE, "/", NONE, prop, NONE).ctx("cannot set propagation of /")?;
+    make_parent_private(ctx.rootfs)?;
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .ctx_path("cannot bind-mount rootfs", ctx.rootfs)?;
+
+    let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
+    for m in mounts {
+        mount_one(ctx, m)?;
+    }
+    let dev_is_tmpfs = mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev") && m.typ().as_deref() != Some("bind"));
+    let config_devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    create_devices(ctx.rootfs, dev_is_tmpfs, config_devices, ctx.new_userns)?;
+    if dev_is_tmpfs {
+        devices::dev_symlinks(ctx.rootfs)?;
+    }
+    Ok(())
+}
+
+/// pivot_root(2) needs the new root's parent mount not to be shared.
+fn make_parent_private(rootfs: &Path) -> Result<()> {
+    let info = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("cannot read", "/proc/self/mountinfo", e))?;
+    let mut best: Option<(PathBuf, bool)> = None;
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if fields.len() < 7 {
+            continue;
+        }
+        let mp = PathBuf::from(crate::cgroups::unescape_mountinfo(fields[4]));
+        if rootfs.starts_with(&mp)
+            && best
+                .as_ref()
+                .is_none_or(|(b, _)| mp.components().count() >= b.components().count())
+        {
+            let shared = fields[6..]
+                .iter()
+                .take_while(|f| **f != "-")
+                .any(|f| f.starts_with("shared:"));
+            best = Some((mp, shared));
+        }
+    }
+    if let Some((mp, true)) = best {
+        mount(NONE, &mp, NONE, MsFlags::MS_PRIVATE, NONE).ctx_path("cannot make private", mp)?;
+    }
+    Ok(())
+}
+
+fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]))?;
+    let typ = m.typ().as_deref().unwrap_or("none");
+    let dest = resolve_in_root(ctx.rootfs, m.destination())?;
+    if typ == "cgroup" || typ == "cgroup2" {
+        return cgroupfs::mount_cgroups(ctx, &dest, &opts);
+    }
+    if opts.is_bind() || typ == "bind" {
+        bind(ctx, m, &dest, &opts)?;
+    } else {
+        mkdir_in_root(ctx.rootfs, &dest)?;
+        let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+        let data = opts.data();
+        let res = mount(Some(&source), &dest, Some(typ), opts.flags, data.as_deref());
+        match res {
+            Ok(()) => {}
+            // Without a network namespace of its own, a user namespace may
+            // not mount sysfs: give it the host's, read-only.
+            Err(nix::errno::Errno::EPERM) if typ == "sysfs" && ctx.new_userns => {
+                let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+                mount(Some("/sys"), &dest, NONE, flags, NONE)
+                    .ctx_path("cannot bind /sys onto", &dest)?;
+                remount_bind(&dest, opts.flags | MsFlags::MS_RDONLY, opts.cleared)?;
+            }
+            Err(e) => return Err(mount_error(typ, &source, m.destination(), e)),
+        }
+    }
+    for p in &opts.propagation {
+        mount(NONE, &dest, NONE, *p, NONE)
+            .ctx_path("cannot set propagation of", m.destination())?;
+    }
+    Ok(())
+}
+
+fn mount_error(typ: &str, source: &Path, dest: &Path, e: nix::errno::Errno) -> Error {
+    Error::Other(format!(
+        "cannot mount {typ} {} on {}: {e}",
+        source.display(),
+        dest.display()
+    ))
+}
+
+fn bind(ctx: &Context, m: &Mount, dest: &Path, opts: &options::Parsed) -> Result<()> {
+    let source = m.source().as_ref().ok_or_else(|| {
+        Error::Config(format!(
+            "bind mount on {} has no source",
+            m.destination().display()
+        ))
+    })?;
+    let source = if source.is_absolute() {
+        source.clone()
+    } else {
+        ctx.bundle.join(source)
+    };
+    let meta = fs::metadata(&source).map_err(|e| {
+        Error::Config(format!(
+            "bind mount source {} for {}: {e}",
+            source.display(),
+            m.destination().display()
+        ))
+    })?;
+    if meta.is_dir() {
+        mkdir_in_root(ctx.rootfs, dest)?;
+    } else {
+        touch_in_root(ctx.rootfs, dest)?;
+    }
+    let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+    mount(Some(&source), dest, NONE, flags, NONE)
+        .map_err(|e| mount_error("bind", &source, m.destination(), e))?;
+    let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    if !extra.is_empty() {
+        remount_bind(dest, opts.flags, opts.cleared)?;
+    }
+    Ok(())
+}
+
+/// Change the flags of a bind mount. Flags the kernel locks on the source
+/// (nosuid, nodev, noexec, atime) must be repeated or a user namespace gets
+/// EPERM, unless the options clear them on purpose.
+pub fn remount_bind(dest: &Path, flags: MsFlags, cleared: MsFlags) -> Result<()> {
+    let kept = statvfs(dest)
+        .map(|s| {
+            let f = s.flags();
+            let mut k = MsFlags::empty();
+            for (fs, ms) in [
+                (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+                (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+                (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+                (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+                (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+                (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+            ] {
+                if f.contains(fs) {
+                    k |= ms;
+                }
+            }
+            k
+        })
+        .unwrap_or(MsFlags::empty());
+    let want =
+        (flags | (kept - cleared)) - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    mount(
+        NONE,
+        dest,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | want,
+        NONE,
+    )
+    .ctx_path("cannot remount", dest)
+}
+
+/// Create a directory (and its parents) at an already-resolved path.
+pub fn mkdir_in_root(root: &Path, dest: &Path) -> Result<()> {
+    if !dest.starts_with(root) {
+        return Err(Error::Other(format!(
+            "{} escapes the rootfs",
+            dest.display()
+        )));
+    }
+    fs::create_dir_all(dest).map_err(|e| Error::io("cannot create mount point", dest, e))
+}
+
+/// Create an empty file (and its parent directories) at a resolved path.
+pub fn touch_in_root(root: &Path, dest: &Path) -> Result<()> {
+    if let Some(parent) = dest.parent() {
+        mkdir_in_root(root, parent)?;
+    }
+    match fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dest)
+    {
+        Ok(_) => Ok(()),
+        // A mount point that exists as something else (an existing file or
+        // a directory) is used as it is.
+        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => Ok(()),
+        Err(e) => Err(Error::io("cannot create mount point", dest, e)),
+    }
+}
+
+/// Make `rootfs` the root: pivot_root(2), then detach the old root. With
+/// `no_pivot` (a ramdisk root, where pivot_root is refused), move the mount
+/// and chroot instead.
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    if no_pivot {
+        nix::unistd::chdir(rootfs).ctx_path("cannot chdir to", rootfs)?;
+        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE)
+            .ctx_path("cannot move rootfs", rootfs)?;
+        nix::unistd::chroot(".").ctx_path("cannot chroot to", rootfs)?;
+        return nix::unistd::chdir("/").ctx("cannot chdir to /");
+    }
+    let old = fs::File::open("/").map_err(|e| Error::io("cannot open", "/", e))?;
+    let new = fs::File::open(rootfs).map_err(|e| Error::io("cannot open", rootfs, e))?;
+    nix::unistd::fchdir(&new).ctx_path("cannot chdir to", rootfs)?;
+    nix::unistd::pivot_root(".", ".").ctx_path("cannot pivot_root to", rootfs)?;
+    // The old root is now stacked on "/": detach it, without letting the
+    // unmount propagate back to the host.
+    nix::unistd::fchdir(&old).ctx("cannot chdir to old root")?;
+    mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+        .ctx("cannot make old root a slave")?;
+    umount2(".", MntFlags::MNT_DETACH).ctx("cannot unmount old root")?;
+    nix::unistd::chdir("/").ctx("cannot chdir to /")
+}
+
+/// After pivot_root: read-only paths, then masked paths, then the root
+/// itself read-only, so no earlier mount can undo them.
+pub fn finish(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or(&[])
+    {
+        readonly_path(Path::new(p))?;
+    }
+    let masked = linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or(&[]);
+    if !masked.is_empty() {
+        let null = verified_dev_null()?;
+        for p in masked {
+            mask_path(Path::new(p), &null)?;
+        }
+    }
+    if spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly() == Some(true))
+    {
+        remount_bind(Path::new("/"), MsFlags::MS_RDONLY, MsFlags::empty())?;
+    }
+    Ok(())
+}
+
+fn readonly_path(p: &Path) -> Result<()> {
+    match mount(Some(p), p, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE) {
+        Ok(()) => remount_bind(p, MsFlags::MS_RDONLY, MsFlags::empty()),
+        Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Err(e) => Err(Error::path("cannot make read-only", p, e)),
+    }
+}
+
+/// /dev/null opened without following links and checked to be the real
+/// character device 1:3, so a masked-path bind can never turn into a bind
+/// of something the container planted (CVE-2025-31133).
+fn verified_dev_null() -> Result<fs::File> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open("/dev/null")
+        .map_err(|e| Error::io("cannot open", "/dev/null", e))?;
+    let st = nix::sys::stat::fstat(&f).ctx_path("cannot stat", "/dev/null")?;
+    let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    if !is_chr || nix::sys::stat::major(st.st_rdev) != 1 || nix::sys::stat::minor(st.st_rdev) != 3 {
+        return Err(Error::Other(
+            "/dev/null in the container is not the null device: refusing to use it to mask paths"
+                .into(),
+        ));
+    }
+    Ok(f)
+}
+
+fn mask_path(p: &Path, null: &fs::File) -> Result<()> {
+    let meta = match fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(_) => return Ok(()),
+    };
+    if meta.is_dir() {
+        let flags =
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount(Some("tmpfs"), p, Some("tmpfs"), flags, Some("size=0")).ctx_path("cannot mask", p)
+    } else {
+        let src = format!("/proc/self/fd/{}", null.as_raw_fd());
+        match mount(Some(src.as_str()), p, NONE, MsFlags::MS_BIND, NONE) {
+            Ok(()) => Ok(()),
+            Err(nix::errno::Errno::ENOENT) => Ok(()),
+            Err(e) => Err(Error::path("cannot mask", p, e)),
+        }
+    }
+}

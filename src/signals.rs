@@ -1,0 +1,90 @@
+//! Signal names and numbers, and the blocked mask + signalfd the parent sets
+//! up before cloning so a child that dies early is never missed.
+
+use crate::error::{Context, Error, Result};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+/// Parse "9", "KILL", "SIGKILL" or "sigkill" (and real-time "RTMIN+3").
+pub fn parse(s: &str) -> Result<i32> {
+    let bad = || {
+        Error::Other(format!(
+            "invalid signal {s:?}: use a number or a name such as TERM or SIGKILL"
+        ))
+    };
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=libc::SIGRTMAX()).contains(&n) {
+            return Ok(n);
+        }
+        return Err(bad());
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    if let Some(off) = name.strip_prefix("RTMIN+") {
+        let n = libc::SIGRTMIN() + off.parse::<i32>().map_err(|_| bad())?;
+        return if n <= libc::SIGRTMAX() {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
+    }
+    if name == "RTMIN" {
+        return Ok(libc::SIGRTMIN());
+    }
+    if name == "RTMAX" {
+        return Ok(libc::SIGRTMAX());
+    }
+    let full = format!("SIG{name}");
+    full.parse::<Signal>().map(|s| s as i32).map_err(|_| bad())
+}
+
+/// Block every signal in this process and return a signalfd reading them.
+/// Returns the previous mask so children can restore it.
+pub fn block_all() -> Result<(SignalFd, SigSet)> {
+    let all = SigSet::all();
+    let mut old = SigSet::empty();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut old))
+        .ctx("cannot block signals")?;
+    let fd = SignalFd::with_flags(&all, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .ctx("cannot create signalfd")?;
+    Ok((fd, old))
+}
+
+/// In the child: an empty mask and default dispositions before exec.
+pub fn reset_for_exec() -> Result<()> {
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SIG_DFL never fails for a catchable signal. Ignored signals are
+        // reset too, so the container starts clean.
+        let _ = reset(sig);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .ctx("cannot unblock signals")
+}
+
+fn reset(sig: Signal) -> nix::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler};
+    let act = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: installing SIG_DFL runs no handler code; it cannot violate
+    // any Rust invariant.
+    unsafe { sigaction(sig, &act) }.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(parse("9").unwrap(), 9);
+        assert_eq!(parse("KILL").unwrap(), 9);
+        assert_eq!(parse("SIGTERM").unwrap(), 15);
+        assert_eq!(parse("hup").unwrap(), 1);
+        assert_eq!(parse("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
+        assert!(parse("BOGUS").is_err());
+        assert!(parse("0").is_err());
+        assert!(parse("999").is_err());
+    }
+}

@@ -1,0 +1,168 @@
+//! The raw system calls nix does not wrap. This is one of the few modules
+//! allowed to use `unsafe`; each block says why it is sound.
+
+use nix::errno::Errno;
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// The outcome of [`clone_fork`]: which side of the fork we are on.
+pub enum Forked {
+    Parent(i32),
+    Child,
+}
+
+/// `clone(2)` with fork semantics (no new stack): the child continues from
+/// this call on a copy of the parent's memory, already inside the namespaces
+/// that `flags` asks for.
+///
+/// Only sound while the calling process is single-threaded, exactly like
+/// `fork(2)`: cella never starts a thread before this point.
+pub fn clone_fork(flags: libc::c_ulong) -> nix::Result<Forked> {
+    // SAFETY: a NULL stack makes clone behave like fork(2); the parent and
+    // child each keep their own copy of the address space. No pointers are
+    // passed, and the process is single-threaded (stated by the caller), so
+    // no lock can be held by a thread that does not exist in the child.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags | libc::SIGCHLD as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
+/// A file descriptor that refers to a process (`pidfd_open(2)`): it becomes
+/// readable when the process exits, whoever its parent is.
+pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes two integers and returns a new fd or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Mark every fd from `first` upwards close-on-exec, so nothing the runtime
+/// opened can reach the container's program (CVE-2024-21626).
+pub fn cloexec_from(first: u32) -> nix::Result<()> {
+    // SAFETY: close_range takes integers only; with CLOSE_RANGE_CLOEXEC it
+    // closes nothing, it only sets a flag.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Make `fd` the controlling terminal of this (session leader) process.
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument; fd is a live descriptor.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// Unlock a pty master so its peer can be opened.
+pub fn unlockpt(master: BorrowedFd<'_>) -> nix::Result<()> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int through the pointer, which lives on
+    // this stack frame for the duration of the call.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) };
+    Errno::result(ret).map(drop)
+}
+
+/// Open the peer (slave) of a pty master through the master itself
+/// (`TIOCGPTPEER`), never through a path in /dev/pts that the container could
+/// have replaced (CVE-2025-52565).
+pub fn open_pty_peer(master: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as its integer argument and
+    // returns a new fd.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    let fd = Errno::result(ret)?;
+    // SAFETY: the kernel returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The pty number of a master (`TIOCGPTN`), for naming its peer.
+pub fn pty_number(master: BorrowedFd<'_>) -> nix::Result<u32> {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int through the pointer, which
+    // points at a live local.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) };
+    Errno::result(ret).map(|_| n)
+}
+
+/// Read a terminal's window size.
+pub fn get_winsize(fd: BorrowedFd<'_>) -> nix::Result<libc::winsize> {
+    // SAFETY: winsize is plain old data; all-zero is a valid value.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize through the pointer to a live local.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    Errno::result(ret).map(|_| ws)
+}
+
+/// Set a terminal's window size.
+pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> nix::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize through the pointer to a live local.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    Errno::result(ret).map(drop)
+}
+
+/// Join a fresh anonymous session keyring, so the container does not share
+/// the caller's keys.
+pub fn join_session_keyring(name: &CStr) -> nix::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: the name pointer is a valid NUL-terminated string for the
+    // duration of the call; the kernel copies it.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    Errno::result(ret).map(drop)
+}
+
+/// Set the process umask and return the old one.
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: umask cannot fail and touches only this process's umask.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+/// Process start time in clock ticks since boot (field 22 of /proc/PID/stat),
+/// used to tell a container's init from a later process that reuses its pid.
+/// Also returns the one-letter process state.
+pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: parse
+    // from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // `rest` starts at field 3; start time is field 22.
+    let start = fields.nth(22 - 4)?.parse().ok()?;
+    Some((start, state))
+}
+
+/// Set the NIS domain name of this UTS namespace (nix has no wrapper).
+pub fn setdomainname(name: &str) -> nix::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, which live for
+    // the duration of the call; the kernel copies them.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
