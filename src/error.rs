@@ -39,7 +39,7 @@ pub enum Error {
     #[error("{0}")]
     State(String),
     /// The container's init reported a failure from inside the start sequence.
-    #[error("container init failed: {step}{}: {msg}", path.as_ref().map(|p| format!(" {p}")).unwrap_or_default())]
+    #[error("cannot start container process: {}{msg}", if step == "exec" { String::new() } else { format!("{step}: ") })]
     Child {
         step: String,
         path: Option<String>,

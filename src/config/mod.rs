@@ -50,7 +50,7 @@ pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        if path == "." || path.is_empty() {
+        if path == "." || path == "?" || path.is_empty() {
             e.inner().to_string()
         } else {
             format!("{path}: {}", e.inner())

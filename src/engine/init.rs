@@ -135,7 +135,7 @@ fn setup(
         new_cgroupns: plan.unshare.contains(CloneFlags::CLONE_NEWCGROUP),
     };
     rootfs::prepare(&ctx).step("rootfs")?;
-    let state = l.hook_state(host_pid, "created");
+    let state = l.hook_state(host_pid, "creating");
     if let Some(h) = spec
         .hooks()
         .as_ref()
@@ -221,7 +221,7 @@ fn setup(
         .as_ref()
         .and_then(|h| h.start_container().as_deref())
     {
-        hooks::run_all("startContainer", h, &l.hook_state(host_pid, "running"))
+        hooks::run_all("startContainer", h, &l.hook_state(host_pid, "created"))
             .step("startContainer hook")?;
     }
     crate::signals::reset_for_exec().step("signals")?;

@@ -1,0 +1,214 @@
+//! The container's filesystem: root, spec mounts, masked and read-only
+//! paths, devices, bind mounts.
+
+mod common;
+
+use common::*;
+use std::fs;
+
+#[test]
+fn root_is_the_bundle_rootfs() {
+    let t = TestEnv::new("root_is_rootfs");
+    // The host has /etc/os-release; the busybox rootfs does not.
+    assert!(std::path::Path::new("/etc/os-release").exists());
+    let b = t.shared_bundle(&[
+        "sh",
+        "-c",
+        "ls /; [ -e /etc/os-release ] && echo HOST-VISIBLE; true",
+    ]);
+    let out = t.run_ok(&b);
+    let entries: Vec<&str> = out.split_whitespace().collect();
+    for e in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
+        assert!(entries.contains(&e), "/ lacks {e}: {out}");
+    }
+    assert!(
+        !out.contains("HOST-VISIBLE"),
+        "host files are visible: {out}"
+    );
+}
+
+#[test]
+fn readonly_root_refuses_writes_but_a_tmpfs_is_writable() {
+    let t = TestEnv::new("readonly_root");
+    let script = "touch /x 2>/dev/null; echo root=$?; touch /tmp/y; echo tmp=$?";
+    let mut b = t.shared_bundle(&["sh", "-c", script]);
+    b.mount("/tmp", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=1777"]);
+    assert_eq!(t.run_ok(&b), "root=1\ntmp=0\n");
+    assert!(!b.rootfs().join("x").exists() && !b.rootfs().join("tmp/y").exists());
+}
+
+#[test]
+fn writable_root_writes_reach_the_bundle_rootfs() {
+    let t = TestEnv::new("writable_root");
+    let mut b = t.bundle(&["sh", "-c", "echo data > /written"]);
+    b.readonly_root(false);
+    t.run_ok(&b);
+    assert_eq!(
+        fs::read_to_string(b.rootfs().join("written")).unwrap(),
+        "data\n"
+    );
+}
+
+#[test]
+fn spec_mounts_have_their_types_and_flags() {
+    let t = TestEnv::new("spec_mounts");
+    let b = t.shared_bundle(&["cat", "/proc/self/mounts"]);
+    let out = t.run_ok(&b);
+    let mounts: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let find = |dest: &str| {
+        mounts
+            .iter()
+            .rev()
+            .find(|m| m.get(1) == Some(&dest))
+            .cloned()
+    };
+    let expected = [
+        ("/", None),
+        ("/proc", Some("proc")),
+        ("/dev", Some("tmpfs")),
+        ("/dev/pts", Some("devpts")),
+        ("/dev/shm", Some("tmpfs")),
+        ("/dev/mqueue", Some("mqueue")),
+        ("/sys", Some("sysfs")),
+    ];
+    for (dest, fstype) in expected {
+        let m = find(dest).unwrap_or_else(|| panic!("{dest} is not mounted:\n{out}"));
+        if let Some(ty) = fstype {
+            assert_eq!(m[2], ty, "{dest} has the wrong type:\n{out}");
+        }
+    }
+    let opts = |dest: &str| {
+        find(dest).unwrap()[3]
+            .split(',')
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        opts("/").contains(&"ro".into()),
+        "root not read-only:\n{out}"
+    );
+    assert!(
+        opts("/sys").contains(&"ro".into()),
+        "/sys not read-only:\n{out}"
+    );
+    for flag in ["nosuid", "noexec", "nodev"] {
+        assert!(
+            opts("/dev/shm").contains(&flag.into()),
+            "/dev/shm lacks {flag}:\n{out}"
+        );
+    }
+    assert!(
+        mounts.iter().any(|m| m[1].starts_with("/sys/fs/cgroup")),
+        "no cgroup filesystem under /sys/fs/cgroup:\n{out}"
+    );
+}
+
+#[test]
+fn masked_paths_read_empty() {
+    let t = TestEnv::new("masked_paths");
+    // /proc/kcore and others in the default list may be absent on this
+    // kernel: the runtime must skip those. These two exist and are non-empty.
+    for p in ["/proc/keys", "/proc/timer_list"] {
+        assert!(!fs::read(p).unwrap().is_empty(), "host {p} is empty");
+    }
+    let script = "for f in /proc/keys /proc/timer_list; do echo $f $(cat $f | wc -c); done";
+    let b = t.shared_bundle(&["sh", "-c", script]);
+    assert_eq!(t.run_ok(&b), "/proc/keys 0\n/proc/timer_list 0\n");
+}
+
+#[test]
+fn readonly_paths_refuse_writes() {
+    let t = TestEnv::new("readonly_paths");
+    // Writing the hostname would be harmless (own UTS namespace) if allowed.
+    let script = "echo other > /proc/sys/kernel/hostname 2>/dev/null; echo rc=$?; hostname; \
+                  grep ' /proc/sys ' /proc/self/mounts";
+    let b = t.shared_bundle(&["sh", "-c", script]);
+    let out = t.run_ok(&b);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("rc=1"), "{out}");
+    assert_eq!(lines.next(), Some("cella-test"), "{out}");
+    let mount = lines
+        .next()
+        .unwrap_or_else(|| panic!("/proc/sys is not a mount: {out}"));
+    let opts = mount.split_whitespace().nth(3).unwrap_or_default();
+    assert!(opts.split(',').any(|o| o == "ro"), "{out}");
+}
+
+#[test]
+fn default_devices_exist_and_work() {
+    let t = TestEnv::new("default_devices");
+    let script = "for d in null zero full random urandom tty; do [ -c /dev/$d ] && echo $d; done; \
+                  echo x > /dev/null && echo null-writable; \
+                  head -c 5 /dev/zero | wc -c; head -c 5 /dev/urandom | wc -c";
+    let b = t.shared_bundle(&["sh", "-c", script]);
+    let out = t.run_ok(&b);
+    assert_eq!(
+        squash(&out),
+        "null zero full random urandom tty null-writable 5 5",
+        "{out}"
+    );
+}
+
+#[test]
+fn dev_symlinks_exist() {
+    let t = TestEnv::new("dev_symlinks");
+    let script = "for l in fd stdin stdout stderr ptmx; do echo $l $(readlink /dev/$l); done";
+    let b = t.shared_bundle(&["sh", "-c", script]);
+    let out = t.run_ok(&b);
+    let expected = "fd /proc/self/fd\nstdin /proc/self/fd/0\nstdout /proc/self/fd/1\n\
+                    stderr /proc/self/fd/2\nptmx pts/ptmx\n";
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn device_rules_deny_other_devices() {
+    let t = TestEnv::new("device_rules");
+    // With CAP_MKNOD a node for /dev/kmsg (1:11, not in the default allow
+    // list) can be made, but the default "deny all" device rule must refuse
+    // to open it. (Opening it write-only writes nothing.)
+    let script = "mknod /dev/kmsg2 c 1 11 && echo made; (: > /dev/kmsg2) 2>&1";
+    let mut b = t.shared_bundle(&["sh", "-c", script]);
+    let caps = serde_json::json!([
+        "CAP_AUDIT_WRITE",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_MKNOD"
+    ]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.set(&format!("/process/capabilities/{set}"), caps.clone());
+    }
+    let (g, out) = t.run(&b);
+    assert_ne!(out.code, 0, "{}: opening 1:11 worked: {out}", g.id);
+    assert!(out.stdout.starts_with("made\n"), "{out}");
+    assert!(out.stdout.contains("Operation not permitted"), "{out}");
+}
+
+#[test]
+fn bind_mount_with_ro_is_read_only() {
+    let t = TestEnv::new("bind_ro");
+    let host = t.dir("data");
+    fs::write(host.join("file"), "hello\n").unwrap();
+    let script = "cat /mnt/data/file; touch /mnt/data/new 2>/dev/null; echo rc=$?";
+    let mut b = t.bundle(&["sh", "-c", script]);
+    b.bind(&host, "/mnt/data", true);
+    assert_eq!(t.run_ok(&b), "hello\nrc=1\n");
+    assert!(!host.join("new").exists());
+}
+
+#[test]
+fn bind_mount_rw_writes_reach_the_host() {
+    let t = TestEnv::new("bind_rw");
+    let host = t.dir("data");
+    let mut b = t.bundle(&["sh", "-c", "echo from-container > /mnt/data/new"]);
+    b.bind(&host, "/mnt/data", false);
+    t.run_ok(&b);
+    assert_eq!(
+        fs::read_to_string(host.join("new")).unwrap(),
+        "from-container\n"
+    );
+    // The runtime created the missing mount point inside the rootfs.
+    assert!(b.rootfs().join("mnt/data").is_dir());
+}
