@@ -115,7 +115,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     match &cli.command {
         Command::Spec(a) => spec(a).map(|_| 0),
         Command::Create(a) => {
-            container::create(&store, &a.options(), StartMode::Fifo)?;
+            container::create(&store, &a.options(), StartMode::Fifo, true)?;
             Ok(0)
         }
         Command::Start(a) => container::start(&store, &a.id)

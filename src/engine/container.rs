@@ -35,11 +35,11 @@ pub struct Created {
 
 /// Set up a container up to the point where its init waits to be started.
 /// On any failure nothing is left: no state, cgroup, mount or process.
-pub fn create(store: &Store, o: &CreateOptions, mode: StartMode) -> Result<Created> {
+pub fn create(store: &Store, o: &CreateOptions, mode: StartMode, detach: bool) -> Result<Created> {
     crate::state::validate_id(&o.id)?;
     let bundle = Bundle::load(&o.bundle)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
-    if terminal && o.console_socket.is_none() && mode == StartMode::Fifo {
+    if terminal && o.console_socket.is_none() && (mode == StartMode::Fifo || detach) {
         return Err(Error::Config(
             "process.terminal is true but no --console-socket was given: pass one, or set terminal to false".into(),
         ));
@@ -217,7 +217,7 @@ fn release_fifo(fifo: &Path, pid: i32) -> Result<()> {
 /// `run`: create, start at once, and (unless detached) supervise until
 /// init exits, then tear down. Returns the exit status to exit with.
 pub fn run(store: &Store, o: &CreateOptions, detach: bool) -> Result<i32> {
-    let c = create(store, o, StartMode::Immediate)?;
+    let c = create(store, o, StartMode::Immediate, detach)?;
     let Created {
         record,
         spawned,
