@@ -144,6 +144,27 @@ pub fn set_capabilities(caps: &LinuxCapabilities) -> Result<()> {
     Ok(())
 }
 
+/// `env` with HOME added from the container's /etc/passwd (or "/") when
+/// the config does not set it, as runc does.
+pub fn with_home(env: &[String], uid: u32) -> Vec<String> {
+    let mut out = env.to_vec();
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return out;
+    }
+    let home = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into());
+    out.push(format!("HOME={home}"));
+    out
+}
+
 /// The value of PATH in `env`, or the usual default.
 fn path_var(env: &[String]) -> &str {
     env.iter()

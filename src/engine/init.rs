@@ -185,8 +185,11 @@ fn setup(
         process::set_oom_score_adj(adj).step("oom_score_adj")?;
     }
     let args = process.args().as_deref().unwrap_or(&[]);
-    let env = process.env().as_deref().unwrap_or(&[]);
-    let exe = process::find_executable(&args[0], env).step("exec")?;
+    let env = process::with_home(
+        process.env().as_deref().unwrap_or(&[]),
+        process.user().uid(),
+    );
+    let exe = process::find_executable(&args[0], &env).step("exec")?;
 
     if let Some(caps) = process.capabilities() {
         process::limit_bounding(caps).step("capabilities")?;
@@ -225,7 +228,7 @@ fn setup(
             .step("startContainer hook")?;
     }
     crate::signals::reset_for_exec().step("signals")?;
-    Err(process::exec(&exe, args, env)).step("exec")
+    Err(process::exec(&exe, args, &env)).step("exec")
 }
 
 /// Block until `start` opens the fifo for reading, then tell it we are
