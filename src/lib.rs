@@ -9,6 +9,7 @@ pub mod config;
 pub mod console;
 pub mod engine;
 pub mod error;
+pub mod features;
 pub mod hooks;
 pub mod logging;
 pub mod monitor;

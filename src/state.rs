@@ -7,7 +7,7 @@ use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 use crate::sys;
 use nix::fcntl::{Flock, FlockArg};
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{Hook, Process};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -67,6 +67,9 @@ pub struct Record {
     pub shared_pid_ns: bool,
     #[serde(default)]
     pub poststop: Vec<Hook>,
+    /// The container's process, the base of what `exec` runs.
+    #[serde(default)]
+    pub process: Option<Process>,
 }
 
 /// The store: the `--root` directory.

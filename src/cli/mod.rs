@@ -57,6 +57,10 @@ pub enum Command {
     /// Delete a container and everything it holds on the host
     #[command(alias = "rm")]
     Delete(oci::DeleteArgs),
+    /// Run another process inside a running container
+    Exec(oci::ExecArgs),
+    /// Print the OCI features document: what this build and host support
+    Features,
 }
 
 /// Parse arguments, run the command, and return the process exit status.

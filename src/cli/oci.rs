@@ -89,6 +89,60 @@ pub struct DeleteArgs {
     pub force: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Container id
+    pub id: String,
+    /// Command and arguments (unless --process is given)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// A process.json (the OCI "process" object) describing what to run
+    #[arg(long, short, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Give the process a terminal
+    #[arg(long, short)]
+    pub tty: bool,
+    /// Unix socket that receives the pty master (with --tty)
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process runs instead of waiting for it
+    #[arg(long, short)]
+    pub detach: bool,
+    /// Write the process's host pid to this file
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Working directory inside the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE); repeatable
+    #[arg(long, short)]
+    pub env: Vec<String>,
+    /// Run as UID[:GID]
+    #[arg(long, short)]
+    pub user: Option<String>,
+    /// An additional group id; repeatable
+    #[arg(long = "additional-gids", short = 'g')]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (e.g. CAP_NET_ADMIN) to every set; repeatable
+    #[arg(long, short)]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// AppArmor profile (refused: not supported by this build)
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label (refused: not supported by this build)
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Pass N more file descriptors (3 .. 3+N-1) on to the process
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Run in this sub-cgroup of the container's cgroup (cgroup v2 only)
+    #[arg(long)]
+    pub cgroup: Option<String>,
+}
+
 impl CreateArgs {
     fn options(&self) -> CreateOptions {
         CreateOptions {
@@ -136,6 +190,75 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Delete(a) => container::delete(&store, &a.id, a.force)
             .map(|_| 0)
             .map_err(Into::into),
+        Command::Exec(a) => exec(&store, a),
+        Command::Features => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::features::document())?
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn exec(store: &Store, a: &ExecArgs) -> Result<i32> {
+    use crate::engine::exec::{self, ExecOptions, Overrides};
+    let process = match &a.process {
+        Some(file) => {
+            if !a.command.is_empty() {
+                bail!("give the command either after the id or in --process, not both");
+            }
+            exec::load_process(file)?
+        }
+        None => {
+            if a.command.is_empty() {
+                bail!(
+                    "exec needs a command: cella exec {} COMMAND [ARGS...]",
+                    a.id
+                );
+            }
+            let user = match &a.user {
+                Some(u) => Some(parse_user(u)?),
+                None => None,
+            };
+            let base = store.load(&a.id)?.process;
+            exec::build_process(
+                base,
+                Overrides {
+                    args: a.command.clone(),
+                    terminal: a.tty,
+                    cwd: a.cwd.clone(),
+                    env: a.env.clone(),
+                    user,
+                    additional_gids: a.additional_gids.clone(),
+                    caps: a.cap.clone(),
+                    no_new_privs: a.no_new_privs,
+                    apparmor: a.apparmor.clone(),
+                    process_label: a.process_label.clone(),
+                },
+            )?
+        }
+    };
+    let o = ExecOptions {
+        id: a.id.clone(),
+        process,
+        console_socket: a.console_socket.as_ref().map(|p| absolute(p)),
+        detach: a.detach,
+        pid_file: a.pid_file.as_ref().map(|p| absolute(p)),
+        preserve_fds: a.preserve_fds,
+        sub_cgroup: a.cgroup.clone(),
+    };
+    Ok(exec::exec(store, &o)?)
+}
+
+fn parse_user(u: &str) -> Result<(u32, Option<u32>)> {
+    let bad = || anyhow::anyhow!("--user {u:?}: use a numeric UID or UID:GID");
+    match u.split_once(':') {
+        Some((uid, gid)) => Ok((
+            uid.parse().map_err(|_| bad())?,
+            Some(gid.parse().map_err(|_| bad())?),
+        )),
+        None => Ok((u.parse().map_err(|_| bad())?, None)),
     }
 }
 

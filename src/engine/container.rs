@@ -89,6 +89,7 @@ fn create_in(
             .as_ref()
             .and_then(|h| h.poststop().clone())
             .unwrap_or_default(),
+        process: spec.process().clone(),
     };
     store.save(&record)?;
     let launch = Launch {

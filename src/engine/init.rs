@@ -16,12 +16,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// A failure, tagged with the step of the sequence it happened in.
-struct StepError {
+pub(super) struct StepError {
     step: &'static str,
     err: Error,
 }
 
-trait Step<T> {
+pub(super) trait Step<T> {
     fn step(self, name: &'static str) -> std::result::Result<T, StepError>;
 }
 
@@ -42,10 +42,15 @@ pub fn run(
     old_mask: &SigSet,
 ) -> ! {
     let _ = old_mask;
-    let err = match setup(l, plan, cgroup, &ch, fifo) {
+    match setup(l, plan, cgroup, &ch, fifo) {
         Ok(never) => match never {},
-        Err(e) => e,
-    };
+        Err(e) => report_and_exit(&ch, e),
+    }
+}
+
+/// Send a set-up failure to the parent (or, if it is gone, to stderr) and
+/// exit.
+pub(super) fn report_and_exit(ch: &Channel, err: StepError) -> ! {
     let (path, errno) = match &err.err {
         Error::Path { path, errno, .. } => (Some(path.display().to_string()), *errno as i32),
         Error::Io { path, error, .. } => (
@@ -87,6 +92,12 @@ fn setup(
         .ok_or_else(|| Error::Config("no process".into()))
         .step("config")?;
 
+    // Until exec, /proc/self/exe is the runtime's binary: keep it out of
+    // reach of anything in the container (CVE-2019-5736). execve makes the
+    // container's program dumpable again.
+    nix::sys::prctl::set_dumpable(false)
+        .ctx("prctl(PR_SET_DUMPABLE)")
+        .step("dumpable")?;
     // If the runtime dies before init is complete, so does init.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .ctx("prctl")
@@ -180,36 +191,11 @@ fn setup(
     }
     rootfs::finish(spec).step("rootfs")?;
 
-    process::set_rlimits(process.rlimits().as_deref().unwrap_or(&[])).step("rlimits")?;
     if let Some(adj) = process.oom_score_adj() {
         process::set_oom_score_adj(adj).step("oom_score_adj")?;
     }
+    let (exe, env) = apply_process(process, l.preserve_fds)?;
     let args = process.args().as_deref().unwrap_or(&[]);
-    let env = process::with_home(
-        process.env().as_deref().unwrap_or(&[]),
-        process.user().uid(),
-    );
-    let exe = process::find_executable(&args[0], &env).step("exec")?;
-
-    if let Some(caps) = process.capabilities() {
-        process::limit_bounding(caps).step("capabilities")?;
-    }
-    process::switch_user(process).step("user")?;
-    if let Some(caps) = process.capabilities() {
-        process::set_capabilities(caps).step("capabilities")?;
-    }
-    if process.no_new_privileges() == Some(true) {
-        nix::sys::prctl::set_no_new_privs()
-            .ctx("prctl(PR_SET_NO_NEW_PRIVS)")
-            .step("no_new_privs")?;
-    }
-    nix::unistd::chdir(process.cwd())
-        .ctx_path("cannot chdir to", process.cwd())
-        .step("cwd")?;
-    // Nothing the runtime opened may survive into the container.
-    crate::sys::cloexec_from(3 + l.preserve_fds)
-        .ctx("close_range")
-        .step("fds")?;
 
     nix::sys::prctl::set_pdeathsig(None::<Signal>)
         .ctx("prctl")
@@ -229,6 +215,47 @@ fn setup(
     }
     crate::signals::reset_for_exec().step("signals")?;
     Err(process::exec(&exe, args, &env)).step("exec")
+}
+
+/// The process's own attributes, last before exec: rlimits, the program's
+/// path, capabilities around the user switch, no_new_privs, cwd, and every
+/// fd above the preserved ones marked close-on-exec. Returns the program
+/// and its environment. Shared by init and `exec`.
+pub(super) fn apply_process(
+    process: &oci_spec::runtime::Process,
+    preserve_fds: u32,
+) -> std::result::Result<(std::path::PathBuf, Vec<String>), StepError> {
+    process::set_rlimits(process.rlimits().as_deref().unwrap_or(&[])).step("rlimits")?;
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let env = process::with_home(
+        process.env().as_deref().unwrap_or(&[]),
+        process.user().uid(),
+    );
+    let arg0 = args
+        .first()
+        .ok_or_else(|| Error::Config("process.args is empty".into()))
+        .step("exec")?;
+    let exe = process::find_executable(arg0, &env).step("exec")?;
+    if let Some(caps) = process.capabilities() {
+        process::limit_bounding(caps).step("capabilities")?;
+    }
+    process::switch_user(process).step("user")?;
+    if let Some(caps) = process.capabilities() {
+        process::set_capabilities(caps).step("capabilities")?;
+    }
+    if process.no_new_privileges() == Some(true) {
+        nix::sys::prctl::set_no_new_privs()
+            .ctx("prctl(PR_SET_NO_NEW_PRIVS)")
+            .step("no_new_privs")?;
+    }
+    nix::unistd::chdir(process.cwd())
+        .ctx_path("cannot chdir to", process.cwd())
+        .step("cwd")?;
+    // Nothing the runtime opened may survive into the container.
+    crate::sys::cloexec_from(3 + preserve_fds)
+        .ctx("close_range")
+        .step("fds")?;
+    Ok((exe, env))
 }
 
 /// Block until `start` opens the fifo for reading, then tell it we are

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod container;
+pub mod exec;
 mod init;
 pub mod sync;
 
@@ -180,14 +181,35 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
         parent_end.send(&Msg::HooksDone)?;
     }
 
+    let pty_master = wait_ready(&parent_end, l.console_socket, pid)?;
+    guard.pid = None;
+    guard.cgroup = None;
+    Ok(Spawned {
+        pid,
+        channel: parent_end,
+        cgroup,
+        pty_master,
+        signals,
+        old_mask,
+    })
+}
+
+/// Wait for the child's `Ready`, forwarding a pty master to the console
+/// socket (or keeping it for the foreground proxy) on the way. A child
+/// error becomes this error; a silent death is reported with its status.
+pub(crate) fn wait_ready(
+    ch: &Channel,
+    console_socket: Option<&Path>,
+    pid: i32,
+) -> Result<Option<OwnedFd>> {
     let mut pty_master = None;
     loop {
-        match parent_end.recv()? {
-            Some((Msg::Pty, Some(master))) => match l.console_socket {
+        match ch.recv()? {
+            Some((Msg::Pty, Some(master))) => match console_socket {
                 Some(sock) => crate::console::send_to_socket(sock, &master)?,
                 None => pty_master = Some(master),
             },
-            Some((Msg::Ready, _)) => break,
+            Some((Msg::Ready, _)) => return Ok(pty_master),
             Some((
                 Msg::Error {
                     step,
@@ -212,16 +234,6 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
             None => return Err(died_during_setup(pid)),
         }
     }
-    guard.pid = None;
-    guard.cgroup = None;
-    Ok(Spawned {
-        pid,
-        channel: parent_end,
-        cgroup,
-        pty_master,
-        signals,
-        old_mask,
-    })
 }
 
 /// Devices listed in linux.devices are allowed by the device cgroup too.

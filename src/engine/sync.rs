@@ -29,6 +29,9 @@ pub enum Msg {
     Pty,
     /// Set-up is complete; the child waits to be started.
     Ready,
+    /// `exec`: the pid (in the host's pid namespace) of the process that
+    /// will exec, forked inside the container's pid namespace.
+    Pid { pid: i32 },
     /// Set-up failed at `step`.
     Error {
         step: String,
