@@ -166,3 +166,100 @@ pub fn setdomainname(name: &str) -> nix::Result<()> {
     let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
     Errno::result(ret).map(drop)
 }
+
+#[repr(C)]
+#[derive(Default)]
+struct BpfProgLoad {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct BpfProgAttach {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+    replace_bpf_fd: u32,
+}
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+const BPF_F_ALLOW_MULTI: u32 = 2;
+
+/// Load a `BPF_PROG_TYPE_CGROUP_DEVICE` program. On a verifier error the
+/// verifier's log comes back as the error text.
+pub fn bpf_load_device_program(insns: &[u64]) -> Result<OwnedFd, String> {
+    let license = c"GPL";
+    let mut log = vec![0u8; 16 * 1024];
+    let attr = BpfProgLoad {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: insns.len() as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 1,
+        log_size: log.len() as u32,
+        log_buf: log.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: attr is a properly laid out bpf_attr prefix for
+    // BPF_PROG_LOAD; every pointer in it (instructions, license, log
+    // buffer) points at memory that outlives the call, and the size passed
+    // is the struct's own.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            &attr as *const BpfProgLoad,
+            std::mem::size_of::<BpfProgLoad>(),
+        )
+    };
+    if ret < 0 {
+        let errno = Errno::last();
+        let text = String::from_utf8_lossy(&log);
+        let text = text.trim_end_matches('\0').trim();
+        return Err(if text.is_empty() {
+            errno.to_string()
+        } else {
+            format!("{errno}: {text}")
+        });
+    }
+    // SAFETY: the kernel returned a new program fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// Attach a device program to a cgroup v2 directory (`BPF_F_ALLOW_MULTI`,
+/// so programs of parent cgroups keep applying as well).
+pub fn bpf_attach_device_program(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> nix::Result<()> {
+    let attr = BpfProgAttach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+        replace_bpf_fd: 0,
+    };
+    // SAFETY: attr is a bpf_attr prefix for BPF_PROG_ATTACH holding only
+    // integers; it lives for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attr as *const BpfProgAttach,
+            std::mem::size_of::<BpfProgAttach>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}

@@ -6,8 +6,12 @@
 //! hosts without systemd's unified mode) and pure v2. Each mounted hierarchy
 //! is one [`Hierarchy`]; a pure v2 host simply has one of them.
 
+mod convert;
+pub mod devices_bpf;
 mod resources;
+pub mod stats;
 
+pub use convert::{blkio_weight_to_io_weight, shares_to_weight, swap_v1_to_v2};
 pub use resources::apply as apply_resources;
 
 use crate::error::{Error, Result};

@@ -1,16 +1,20 @@
 //! Writing `linux.resources` into the container's cgroup, on v1 and v2.
-//! Values given in v1 terms (cpu shares, blkio weight) are converted for v2
-//! the way runc converts them, so one config works on both.
+//! Values given in v1 terms (cpu shares, blkio weight, memory+swap) are
+//! converted for v2 the way runc converts them, so one config works on both.
 
+use super::convert::{blkio_weight_to_io_weight, shares_to_weight, swap_v1_to_v2};
 use super::{CgroupPaths, Hierarchy};
 use crate::error::{Error, Result};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxResources,
+    LinuxThrottleDevice,
+};
 use std::fs;
 
-/// Devices every container may use whatever its rules say (the same set
-/// runc and crun allow): null, zero, full, tty, random, urandom, the pty
-/// multiplexer and its slaves, plus mknod of anything.
-const DEFAULT_ALLOWED: &[&str] = &[
+/// Devices every container may use whatever its rules say (the set runc
+/// and crun allow): mknod of anything, null, zero, full, tty, random,
+/// urandom, the pty multiplexer and its slaves, tun.
+pub const DEFAULT_ALLOWED: &[&str] = &[
     "c *:* m",
     "b *:* m",
     "c 1:3 rwm",
@@ -24,53 +28,12 @@ const DEFAULT_ALLOWED: &[&str] = &[
     "c 10:200 rwm",
 ];
 
-pub fn apply(paths: &CgroupPaths, r: &LinuxResources, extra_devices: &[String]) -> Result<()> {
-    refuse_unsupported(r)?;
+/// Apply every limit. `devices` is `Some` at create (rules plus the
+/// container's own device nodes) and `None` for `update`, which leaves the
+/// device rules alone.
+pub fn apply(paths: &CgroupPaths, r: &LinuxResources, devices: Option<&[String]>) -> Result<()> {
     if let Some(m) = r.memory() {
-        if let Some(limit) = m.limit() {
-            set(
-                paths,
-                "memory",
-                "memory.limit_in_bytes",
-                "memory.max",
-                limit_str(limit),
-            )?;
-        }
-        if let Some(res) = m.reservation() {
-            set(
-                paths,
-                "memory",
-                "memory.soft_limit_in_bytes",
-                "memory.low",
-                limit_str(res),
-            )?;
-        }
-        if let Some(swap) = m.swap() {
-            // v1 counts memory+swap; v2 counts swap alone.
-            let h = need(paths, "memory", "memory.memsw.limit_in_bytes")?;
-            if h.v2 {
-                let v2 = match (swap, m.limit()) {
-                    (-1, _) => "max".to_string(),
-                    (s, Some(l)) if l > 0 => (s - l).max(0).to_string(),
-                    (s, _) => s.to_string(),
-                };
-                write(h, "memory.swap.max", &v2)?;
-            } else {
-                write(h, "memory.memsw.limit_in_bytes", &swap.to_string())?;
-            }
-        }
-        if let Some(sw) = m.swappiness() {
-            let h = need(paths, "memory", "memory.swappiness")?;
-            if !h.v2 {
-                write(h, "memory.swappiness", &sw.to_string())?;
-            }
-        }
-        if m.disable_oom_killer() == Some(true) {
-            let h = need(paths, "memory", "memory.oom_control")?;
-            if !h.v2 {
-                write(h, "memory.oom_control", "1")?;
-            }
-        }
+        memory(paths, m)?;
     }
     if let Some(p) = r.pids() {
         let v = if p.limit() <= 0 {
@@ -81,121 +44,355 @@ pub fn apply(paths: &CgroupPaths, r: &LinuxResources, extra_devices: &[String]) 
         set(paths, "pids", "pids.max", "pids.max", v)?;
     }
     if let Some(c) = r.cpu() {
-        if let Some(shares) = c.shares() {
-            let h = need(paths, "cpu", "cpu.shares")?;
-            if h.v2 {
-                write(h, "cpu.weight", &shares_to_weight(shares).to_string())?;
-            } else {
-                write(h, "cpu.shares", &shares.to_string())?;
-            }
-        }
-        if c.quota().is_some() || c.period().is_some() {
-            let h = need(paths, "cpu", "cpu.cfs_quota_us")?;
-            if h.v2 {
-                let quota = match c.quota() {
-                    Some(q) if q > 0 => q.to_string(),
-                    _ => "max".to_string(),
-                };
-                let period = c.period().unwrap_or(100_000);
-                write(h, "cpu.max", &format!("{quota} {period}"))?;
-            } else {
-                if let Some(p) = c.period() {
-                    write(h, "cpu.cfs_period_us", &p.to_string())?;
-                }
-                if let Some(q) = c.quota() {
-                    write(h, "cpu.cfs_quota_us", &q.to_string())?;
-                }
-            }
-        }
-        if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
-            set(
-                paths,
-                "cpuset",
-                "cpuset.cpus",
-                "cpuset.cpus",
-                cpus.to_string(),
-            )?;
-        }
-        if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
-            set(
-                paths,
-                "cpuset",
-                "cpuset.mems",
-                "cpuset.mems",
-                mems.to_string(),
-            )?;
-        }
+        cpu(paths, c)?;
     }
-    apply_devices(paths, r.devices().as_deref().unwrap_or(&[]), extra_devices)
-}
-
-/// Fields this build does not implement yet are refused by name rather than
-/// silently ignored.
-fn refuse_unsupported(r: &LinuxResources) -> Result<()> {
-    let mut unsupported = Vec::new();
-    if r.block_io().is_some() {
-        unsupported.push("blockIO");
+    if let Some(b) = r.block_io() {
+        blkio(paths, b)?;
     }
-    if r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()) {
-        unsupported.push("hugepageLimits");
-    }
-    if r.network().is_some() {
-        unsupported.push("network");
-    }
-    if r.rdma().as_ref().is_some_and(|v| !v.is_empty()) {
-        unsupported.push("rdma");
-    }
-    if r.unified().as_ref().is_some_and(|v| !v.is_empty()) {
-        unsupported.push("unified");
-    }
-    if let Some(c) = r.cpu() {
-        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
-            unsupported.push("cpu.realtimeRuntime/realtimePeriod");
-        }
-    }
-    if unsupported.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Config(format!(
-            "linux.resources.{} is not supported by this version of cella: remove it from config.json",
-            unsupported.join(", linux.resources.")
-        )))
-    }
-}
-
-/// v1 device rules: deny everything, then replay the config's rules in
-/// order, then the defaults and the config's own devices. On v2 the rules
-/// need an eBPF program, which this version does not load yet.
-fn apply_devices(paths: &CgroupPaths, rules: &[LinuxDeviceCgroup], extra: &[String]) -> Result<()> {
-    let Some(h) = paths.hierarchies.iter().find(|h| h.has("devices")) else {
-        if !rules.is_empty() {
-            tracing::warn!(
-                "no devices cgroup controller: device rules are not enforced by a cgroup"
-            );
-        }
-        return Ok(());
-    };
-    write(h, "devices.deny", "a")?;
-    for rule in rules {
-        let line = device_rule(rule);
-        let file = if rule.allow() {
-            "devices.allow"
+    for h in r.hugepage_limits().iter().flatten() {
+        let size = h.page_size();
+        let hier = need(paths, "hugetlb", "hugetlb limits")?;
+        if hier.v2 {
+            write(hier, &format!("hugetlb.{size}.max"), &limit_v2(h.limit()))?;
         } else {
-            "devices.deny"
-        };
-        write(h, file, &line)?;
+            write(
+                hier,
+                &format!("hugetlb.{size}.limit_in_bytes"),
+                &h.limit().to_string(),
+            )?;
+        }
     }
-    for line in DEFAULT_ALLOWED
-        .iter()
-        .copied()
-        .chain(extra.iter().map(String::as_str))
-    {
-        write(h, "devices.allow", line)?;
+    if let Some(n) = r.network() {
+        if let Some(id) = n.class_id() {
+            let h = need_v1(paths, "net_cls", "linux.resources.network.classID")?;
+            write(h, "net_cls.classid", &id.to_string())?;
+        }
+        for p in n.priorities().iter().flatten() {
+            let h = need_v1(paths, "net_prio", "linux.resources.network.priorities")?;
+            write(
+                h,
+                "net_prio.ifpriomap",
+                &format!("{} {}", p.name(), p.priority()),
+            )?;
+        }
+    }
+    for (dev, limit) in r.rdma().iter().flatten() {
+        let h = need(paths, "rdma", "linux.resources.rdma")?;
+        let mut v = dev.clone();
+        if let Some(x) = limit.hca_handles() {
+            v.push_str(&format!(" hca_handle={x}"));
+        }
+        if let Some(x) = limit.hca_objects() {
+            v.push_str(&format!(" hca_object={x}"));
+        }
+        write(h, "rdma.max", &v)?;
+    }
+    for (key, value) in r.unified().iter().flatten() {
+        if key.contains('/') || key.starts_with('.') || !key.contains('.') {
+            return Err(Error::Config(format!(
+                "linux.resources.unified key {key:?} is not a cgroup v2 file name"
+            )));
+        }
+        let h = paths.hierarchies.iter().find(|h| h.v2).ok_or_else(|| {
+            Error::Config(format!(
+                "linux.resources.unified ({key}) needs cgroup v2, which is not mounted on this host"
+            ))
+        })?;
+        write(h, key, value)?;
+    }
+    if let Some(extra) = devices {
+        apply_devices(paths, r.devices().as_deref().unwrap_or(&[]), extra)?;
     }
     Ok(())
 }
 
-fn device_rule(rule: &LinuxDeviceCgroup) -> String {
+fn memory(paths: &CgroupPaths, m: &LinuxMemory) -> Result<()> {
+    if m.kernel().is_some() || m.kernel_tcp().is_some() {
+        tracing::warn!("linux.resources.memory.kernel and kernelTCP are deprecated and ignored");
+    }
+    let h = match (
+        m.limit(),
+        m.reservation(),
+        m.swap(),
+        m.swappiness(),
+        m.disable_oom_killer(),
+    ) {
+        (None, None, None, None, None | Some(false)) => return Ok(()),
+        _ => need(paths, "memory", "memory limits")?,
+    };
+    if h.v2 {
+        if let Some(l) = m.limit() {
+            write(h, "memory.max", &limit_v2(l))?;
+        }
+        if let Some(r) = m.reservation() {
+            write(h, "memory.low", &limit_v2(r))?;
+        }
+        if let Some(s) = m.swap() {
+            write(h, "memory.swap.max", &swap_v1_to_v2(s, m.limit()))?;
+        }
+        if m.swappiness().is_some() {
+            tracing::warn!("memory.swappiness has no cgroup v2 equivalent: ignored");
+        }
+        if m.disable_oom_killer() == Some(true) {
+            return Err(Error::Config(
+                "linux.resources.memory.disableOOMKiller has no cgroup v2 equivalent: remove it"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    }
+    // v1: memsw must never be below the limit, so order the two writes by
+    // which way the limit moves.
+    match (m.limit(), m.swap()) {
+        (Some(l), Some(s)) => {
+            let grow =
+                s == -1 || read_i64(h, "memory.memsw.limit_in_bytes").is_some_and(|cur| s > cur);
+            if grow {
+                write(h, "memory.memsw.limit_in_bytes", &s.to_string())?;
+                write(h, "memory.limit_in_bytes", &l.to_string())?;
+            } else {
+                write(h, "memory.limit_in_bytes", &l.to_string())?;
+                write(h, "memory.memsw.limit_in_bytes", &s.to_string())?;
+            }
+        }
+        (Some(l), None) => write(h, "memory.limit_in_bytes", &l.to_string())?,
+        (None, Some(s)) => write(h, "memory.memsw.limit_in_bytes", &s.to_string())?,
+        (None, None) => {}
+    }
+    if let Some(r) = m.reservation() {
+        write(h, "memory.soft_limit_in_bytes", &r.to_string())?;
+    }
+    if let Some(sw) = m.swappiness() {
+        if sw > 100 {
+            return Err(Error::Config(format!(
+                "linux.resources.memory.swappiness {sw} is out of range: use 0 to 100"
+            )));
+        }
+        write(h, "memory.swappiness", &sw.to_string())?;
+    }
+    if m.disable_oom_killer() == Some(true) {
+        write(h, "memory.oom_control", "1")?;
+    }
+    Ok(())
+}
+
+fn cpu(paths: &CgroupPaths, c: &LinuxCpu) -> Result<()> {
+    let any = c.shares().is_some()
+        || c.quota().is_some()
+        || c.period().is_some()
+        || c.burst().is_some()
+        || c.idle().is_some()
+        || c.realtime_runtime().is_some()
+        || c.realtime_period().is_some();
+    if any {
+        let h = need(paths, "cpu", "cpu limits")?;
+        if h.v2 {
+            if let Some(s) = c.shares() {
+                write(h, "cpu.weight", &shares_to_weight(s).to_string())?;
+            }
+            if c.quota().is_some() || c.period().is_some() {
+                let quota = match c.quota() {
+                    Some(q) if q > 0 => q.to_string(),
+                    _ => "max".to_string(),
+                };
+                write(
+                    h,
+                    "cpu.max",
+                    &format!("{quota} {}", c.period().unwrap_or(100_000)),
+                )?;
+            }
+            if let Some(b) = c.burst() {
+                write(h, "cpu.max.burst", &b.to_string())?;
+            }
+            if let Some(i) = c.idle() {
+                write(h, "cpu.idle", &i.to_string())?;
+            }
+            if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
+                return Err(Error::Config(
+                    "linux.resources.cpu.realtimeRuntime/realtimePeriod are cgroup v1 only: remove them on this cgroup v2 host".into(),
+                ));
+            }
+        } else {
+            if let Some(s) = c.shares() {
+                write(h, "cpu.shares", &s.to_string())?;
+            }
+            if let Some(p) = c.period() {
+                write(h, "cpu.cfs_period_us", &p.to_string())?;
+            }
+            if let Some(q) = c.quota() {
+                write(h, "cpu.cfs_quota_us", &q.to_string())?;
+            }
+            if let Some(b) = c.burst() {
+                write(h, "cpu.cfs_burst_us", &b.to_string())?;
+            }
+            if let Some(p) = c.realtime_period() {
+                write(h, "cpu.rt_period_us", &p.to_string())?;
+            }
+            if let Some(r) = c.realtime_runtime() {
+                write(h, "cpu.rt_runtime_us", &r.to_string())?;
+            }
+            if c.idle().is_some() {
+                return Err(Error::Config(
+                    "linux.resources.cpu.idle needs cgroup v2".into(),
+                ));
+            }
+        }
+    }
+    if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
+        set(
+            paths,
+            "cpuset",
+            "cpuset.cpus",
+            "cpuset.cpus",
+            cpus.to_string(),
+        )?;
+    }
+    if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
+        set(
+            paths,
+            "cpuset",
+            "cpuset.mems",
+            "cpuset.mems",
+            mems.to_string(),
+        )?;
+    }
+    Ok(())
+}
+
+fn blkio(paths: &CgroupPaths, b: &LinuxBlockIo) -> Result<()> {
+    let h = need(
+        paths,
+        if paths.find("io").is_some() {
+            "io"
+        } else {
+            "blkio"
+        },
+        "blockIO limits",
+    )?;
+    if h.v2 {
+        if let Some(w) = b.weight() {
+            write(
+                h,
+                "io.weight",
+                &format!("default {}", blkio_weight_to_io_weight(w)),
+            )?;
+        }
+        for d in b.weight_device().iter().flatten() {
+            if let Some(w) = d.weight() {
+                write(
+                    h,
+                    "io.weight",
+                    &format!(
+                        "{}:{} {}",
+                        d.major(),
+                        d.minor(),
+                        blkio_weight_to_io_weight(w)
+                    ),
+                )?;
+            }
+        }
+        for (list, key) in throttles(b) {
+            for t in list {
+                write(
+                    h,
+                    "io.max",
+                    &format!("{}:{} {key}={}", t.major(), t.minor(), t.rate()),
+                )?;
+            }
+        }
+        return Ok(());
+    }
+    let weight_file = if h.dir.join("blkio.weight").exists() {
+        "blkio.weight"
+    } else {
+        "blkio.bfq.weight"
+    };
+    if let Some(w) = b.weight() {
+        write(h, weight_file, &w.to_string())?;
+    }
+    if let Some(w) = b.leaf_weight() {
+        write(h, "blkio.leaf_weight", &w.to_string())?;
+    }
+    for d in b.weight_device().iter().flatten() {
+        if let Some(w) = d.weight() {
+            write(
+                h,
+                &format!("{weight_file}_device"),
+                &format!("{}:{} {w}", d.major(), d.minor()),
+            )?;
+        }
+        if let Some(w) = d.leaf_weight() {
+            write(
+                h,
+                "blkio.leaf_weight_device",
+                &format!("{}:{} {w}", d.major(), d.minor()),
+            )?;
+        }
+    }
+    for (list, key) in throttles(b) {
+        let file = match key {
+            "rbps" => "blkio.throttle.read_bps_device",
+            "wbps" => "blkio.throttle.write_bps_device",
+            "riops" => "blkio.throttle.read_iops_device",
+            _ => "blkio.throttle.write_iops_device",
+        };
+        for t in list {
+            write(
+                h,
+                file,
+                &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn throttles(b: &LinuxBlockIo) -> [(&[LinuxThrottleDevice], &'static str); 4] {
+    [
+        (slice(b.throttle_read_bps_device()), "rbps"),
+        (slice(b.throttle_write_bps_device()), "wbps"),
+        (slice(b.throttle_read_iops_device()), "riops"),
+        (slice(b.throttle_write_iops_device()), "wiops"),
+    ]
+}
+
+fn slice<T>(v: &Option<Vec<T>>) -> &[T] {
+    v.as_deref().unwrap_or(&[])
+}
+
+/// v1 device rules: deny everything, then the config's rules in order, then
+/// the defaults and the container's own devices. On v2 the same rules
+/// become an eBPF program (see `devices_bpf`).
+fn apply_devices(paths: &CgroupPaths, rules: &[LinuxDeviceCgroup], extra: &[String]) -> Result<()> {
+    if let Some(h) = paths.hierarchies.iter().find(|h| h.has("devices")) {
+        write(h, "devices.deny", "a")?;
+        for rule in rules {
+            let file = if rule.allow() {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
+            write(h, file, &device_rule(rule))?;
+        }
+        for line in DEFAULT_ALLOWED
+            .iter()
+            .copied()
+            .chain(extra.iter().map(String::as_str))
+        {
+            write(h, "devices.allow", line)?;
+        }
+        return Ok(());
+    }
+    if let Some(h) = paths.hierarchies.iter().find(|h| h.v2) {
+        return super::devices_bpf::install(&h.dir, rules, extra);
+    }
+    if !rules.is_empty() {
+        tracing::warn!("no device cgroup: device rules are not enforced");
+    }
+    Ok(())
+}
+
+pub fn device_rule(rule: &LinuxDeviceCgroup) -> String {
     let typ = match rule.typ() {
         Some(LinuxDeviceType::B) => "b",
         Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => "c",
@@ -204,35 +401,43 @@ fn device_rule(rule: &LinuxDeviceCgroup) -> String {
     };
     let num = |n: Option<i64>| n.map_or("*".to_string(), |v| v.to_string());
     let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
-    if typ == "a" {
-        return "a".into();
+    if typ == "a" && rule.major().is_none() && rule.minor().is_none() {
+        return format!("a *:* {access}");
     }
     format!("{typ} {}:{} {access}", num(rule.major()), num(rule.minor()))
 }
 
-/// runc's conversion from cgroup v1 cpu.shares [2, 262144] to v2 cpu.weight
-/// [1, 10000].
-pub fn shares_to_weight(shares: u64) -> u64 {
-    if shares == 0 {
-        return 0;
-    }
-    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
-}
-
-fn limit_str(v: i64) -> String {
+fn limit_v2(v: i64) -> String {
     if v < 0 {
-        "-1".into()
+        "max".into()
     } else {
         v.to_string()
     }
 }
 
-fn need<'a>(paths: &'a CgroupPaths, controller: &str, file: &str) -> Result<&'a Hierarchy> {
+fn read_i64(h: &Hierarchy, file: &str) -> Option<i64> {
+    fs::read_to_string(h.dir.join(file))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn need<'a>(paths: &'a CgroupPaths, controller: &str, what: &str) -> Result<&'a Hierarchy> {
     paths.find(controller).ok_or_else(|| {
         Error::Other(format!(
-            "cannot set {file}: the {controller} cgroup controller is not mounted or not enabled on this host"
+            "cannot set {what}: the {controller} cgroup controller is not mounted or not enabled on this host"
         ))
     })
+}
+
+fn need_v1<'a>(paths: &'a CgroupPaths, controller: &str, what: &str) -> Result<&'a Hierarchy> {
+    match paths.hierarchies.iter().find(|h| h.has(controller)) {
+        Some(h) => Ok(h),
+        None => Err(Error::Other(format!(
+            "cannot set {what}: the {controller} controller (cgroup v1 only) is not mounted on this host"
+        ))),
+    }
 }
 
 fn set(paths: &CgroupPaths, controller: &str, v1: &str, v2: &str, value: String) -> Result<()> {
@@ -247,19 +452,11 @@ fn set(paths: &CgroupPaths, controller: &str, v1: &str, v2: &str, value: String)
 
 fn write(h: &Hierarchy, file: &str, value: &str) -> Result<()> {
     let path = h.dir.join(file);
-    fs::write(&path, value)
-        .map_err(|e| Error::Other(format!("cannot write {value:?} to {}: {e}", path.display())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares_convert_like_runc() {
-        assert_eq!(shares_to_weight(2), 1);
-        assert_eq!(shares_to_weight(1024), 39);
-        assert_eq!(shares_to_weight(262_144), 10_000);
-        assert_eq!(shares_to_weight(0), 0);
-    }
+    fs::write(&path, value).map_err(|e| {
+        Error::Other(format!(
+            "cannot write {value:?} to {}: {}",
+            path.display(),
+            crate::error::io_text(&e)
+        ))
+    })
 }

@@ -1,6 +1,7 @@
 //! The command line. `cella` speaks runc's commands and flags so that
 //! podman, containerd and CRI-O can drive it unchanged.
 
+mod cgroup_cmds;
 mod oci;
 
 use crate::logging::{self, Format};
@@ -59,6 +60,16 @@ pub enum Command {
     Delete(oci::DeleteArgs),
     /// Run another process inside a running container
     Exec(oci::ExecArgs),
+    /// Freeze every process of a container
+    Pause(oci::IdArg),
+    /// Thaw a paused container
+    Resume(oci::IdArg),
+    /// Change the resource limits of a running container
+    Update(cgroup_cmds::UpdateArgs),
+    /// Print statistics and OOM events of a container as JSON lines
+    Events(cgroup_cmds::EventsArgs),
+    /// List the processes of a container
+    Ps(cgroup_cmds::PsArgs),
     /// Print the OCI features document: what this build and host support
     Features,
 }

@@ -191,6 +191,11 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             .map(|_| 0)
             .map_err(Into::into),
         Command::Exec(a) => exec(&store, a),
+        Command::Pause(a) => Ok(crate::engine::control::pause(&store, &a.id).map(|_| 0)?),
+        Command::Resume(a) => Ok(crate::engine::control::resume(&store, &a.id).map(|_| 0)?),
+        Command::Update(a) => super::cgroup_cmds::update(&store, a),
+        Command::Events(a) => super::cgroup_cmds::events(&store, a),
+        Command::Ps(a) => super::cgroup_cmds::ps(&store, a),
         Command::Features => {
             println!(
                 "{}",

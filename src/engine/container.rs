@@ -292,14 +292,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
 }
 
 fn signal_all(rec: &Record, signal: Signal) {
-    let frozen = rec.cgroup.is_frozen();
-    for pid in rec.cgroup.procs() {
-        let _ = send_signal(Pid::from_raw(pid), signal);
-    }
-    if frozen && signal == Signal::SIGKILL {
-        // Frozen v1 tasks only die once thawed.
-        let _ = rec.cgroup.set_frozen(false);
-    }
+    super::control::signal_all(&rec.cgroup, signal);
 }
 
 /// Remove a container. A running one needs `force`; a created one is killed
@@ -343,6 +336,7 @@ fn destroy(store: &Store, rec: &Record, kill_init: bool) -> Result<()> {
         }
         let _ = send_signal(Pid::from_raw(rec.pid), Signal::SIGKILL);
         if rec.cgroup.is_frozen() {
+            // A frozen init only dies once thawed.
             let _ = rec.cgroup.set_frozen(false);
         }
         if let Some(fd) = pidfd {

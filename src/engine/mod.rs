@@ -18,6 +18,7 @@
 //! ```
 
 pub mod container;
+pub mod control;
 pub mod exec;
 mod init;
 pub mod sync;
@@ -167,7 +168,7 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
     cgroup.create()?;
     guard.cgroup = Some(cgroup.clone());
     if let Some(res) = linux.and_then(|x| x.resources().as_ref()) {
-        crate::cgroups::apply_resources(&cgroup, res, &device_rules(l.spec()))?;
+        crate::cgroups::apply_resources(&cgroup, res, Some(&device_rules(l.spec())))?;
     }
     cgroup.add_pid(pid)?;
     parent_end.send(&Msg::Go { pid })?;
