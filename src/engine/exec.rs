@@ -214,7 +214,18 @@ fn namespaces_to_join(pid: i32) -> Result<CloneFlags> {
                 flags |= crate::namespaces::flag(t)
             }
             (Ok(_), Ok(_)) => {}
-            (Err(e), _) if t == T::Time && e.kind() == std::io::ErrorKind::NotFound => {}
+            (Err(e), _)
+                if t == T::Time
+                    && e.kind() == std::io::ErrorKind::NotFound
+                    && !std::path::Path::new("/proc/self/ns/time").exists() => {}
+            (Err(e), _)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ESRCH) =>
+            {
+                return Err(Error::State(format!(
+                    "the container's init (pid {pid}) has exited"
+                )))
+            }
             (Err(e), _) => {
                 return Err(Error::io(
                     "cannot inspect namespace of",

@@ -8,7 +8,7 @@ use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
 use crate::{console, hooks, process, rootfs};
 use nix::sched::CloneFlags;
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -33,15 +33,7 @@ impl<T> Step<T> for Result<T> {
 
 /// Entry point of the cloned child. Never returns: it execs the container's
 /// program or exits after reporting what failed.
-pub fn run(
-    l: &Launch,
-    plan: &Plan,
-    cgroup: &CgroupPaths,
-    ch: Channel,
-    fifo: Option<OwnedFd>,
-    old_mask: &SigSet,
-) -> ! {
-    let _ = old_mask;
+pub fn run(l: &Launch, plan: &Plan, cgroup: &CgroupPaths, ch: Channel, fifo: Option<OwnedFd>) -> ! {
     match setup(l, plan, cgroup, &ch, fifo) {
         Ok(never) => match never {},
         Err(e) => report_and_exit(&ch, e),

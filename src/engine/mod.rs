@@ -154,7 +154,7 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
         pid: None,
         cgroup: None,
     };
-    let pid = clone_child(l, &plan, &cgroup, child_end, fifo, &old_mask)?;
+    let pid = clone_child(l, &plan, &cgroup, child_end, fifo)?;
     guard.pid = Some(pid);
 
     if plan.new_user {
@@ -289,7 +289,6 @@ fn clone_child(
     cgroup: &CgroupPaths,
     child_end: Channel,
     fifo: Option<OwnedFd>,
-    old_mask: &SigSet,
 ) -> Result<i32> {
     let restore: Vec<(CloneFlags, File)> = plan
         .join_before_clone
@@ -319,13 +318,21 @@ fn clone_child(
             .ctx("cannot create time namespace")?;
         namespaces::write_time_offsets(&time_offsets(l.spec()))?;
     }
-    let forked = sys::clone_fork(plan.clone.bits() as libc::c_ulong);
-    for (f, file) in &restore {
-        nix::sched::setns(file.as_fd(), *f).ctx("cannot return to the runtime's namespace")?;
-    }
-    match forked.ctx("cannot clone container init")? {
-        Forked::Parent(pid) => Ok(pid),
-        Forked::Child => init::run(l, plan, cgroup, child_end, fifo, old_mask),
+    // The runtime itself goes back to where it was; the child stays in the
+    // namespaces just joined or created.
+    let restore_runtime = || -> Result<()> {
+        for (f, file) in &restore {
+            nix::sched::setns(file.as_fd(), *f).ctx("cannot return to the runtime's namespace")?;
+        }
+        Ok(())
+    };
+    match sys::clone_fork(plan.clone.bits() as libc::c_ulong) {
+        Ok(Forked::Child) => init::run(l, plan, cgroup, child_end, fifo),
+        Ok(Forked::Parent(pid)) => restore_runtime().map(|_| pid),
+        Err(e) => {
+            restore_runtime()?;
+            Err(Error::sys("cannot clone container init", e))
+        }
     }
 }
 

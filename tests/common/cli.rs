@@ -54,6 +54,11 @@ impl Drop for Running {
 }
 
 impl Running {
+    /// The runtime process's pid (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for the command (at most `CMD_TIMEOUT`), killing it on timeout.
     pub fn wait(mut self) -> Output {
         self.wait_inner().unwrap_or_else(|e| panic!("{e}"))
@@ -106,19 +111,34 @@ impl Cli {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", cella_bin().display()))
     }
 
+    /// Like `spawn`, but `setup` may adjust the command first (more
+    /// arguments, environment, `pre_exec`).
+    pub fn spawn_with(&self, args: &[&str], setup: impl FnOnce(&mut Command)) -> Running {
+        self.try_spawn_with(args, setup)
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", cella_bin().display()))
+    }
+
     fn try_spawn(&self, args: &[&str]) -> Result<Running, String> {
+        self.try_spawn_with(args, |_| {})
+    }
+
+    fn try_spawn_with(
+        &self,
+        args: &[&str],
+        setup: impl FnOnce(&mut Command),
+    ) -> Result<Running, String> {
         let e = |e: std::io::Error| e.to_string();
         let out = tempfile::tempfile().map_err(e)?;
         let err = tempfile::tempfile().map_err(e)?;
-        let child = Command::new(cella_bin())
-            .arg("--root")
+        let mut cmd = Command::new(cella_bin());
+        cmd.arg("--root")
             .arg(&self.root)
             .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone().map_err(e)?)
-            .stderr(err.try_clone().map_err(e)?)
-            .spawn()
-            .map_err(e)?;
+            .stderr(err.try_clone().map_err(e)?);
+        setup(&mut cmd);
+        let child = cmd.spawn().map_err(e)?;
         Ok(Running {
             child,
             out,

@@ -12,11 +12,13 @@
 
 mod bundle;
 mod cli;
+mod console;
 mod leftovers;
 mod rootfs;
 
 pub use bundle::Bundle;
 pub use cli::{exit_code, Cli, Output, Running};
+pub use console::{console_server, read_pty, recv_fd};
 pub use leftovers::host_leftovers;
 pub use rootfs::{busybox_rootfs, copy_rootfs};
 
