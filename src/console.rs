@@ -32,29 +32,22 @@ pub fn open_pty() -> Result<Pty> {
     Ok(Pty { master, slave })
 }
 
-/// Bind the pty peer on /dev/console, using the fd itself as the source.
+/// Bind the pty peer on /dev/console. The target is created and opened
+/// without following links, and the bind goes from fd to fd, so a
+/// /dev/console planted as a symlink cannot redirect it (CVE-2025-52565).
 pub fn bind_console(slave: &OwnedFd) -> Result<()> {
     let console = Path::new("/dev/console");
-    match OpenOptions::new()
+    OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .mode(0o600)
         .open(console)
-    {
-        Ok(_) => {}
-        Err(e) => return Err(Error::io("cannot create", console, e)),
-    }
-    let src = format!("/proc/self/fd/{}", slave.as_raw_fd());
-    nix::mount::mount(
-        Some(src.as_str()),
-        console,
-        None::<&str>,
-        nix::mount::MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .ctx_path("cannot bind the pty on", console)
+        .map_err(|e| Error::io("cannot create", console, e))?;
+    let target = crate::rootfs::open_nofollow(console)?;
+    crate::rootfs::bind_fd(slave.as_fd(), target.as_fd())
+        .map_err(|e| Error::path("cannot bind the pty on", console, e))
 }
 
 /// Make the pty peer this process's controlling terminal and stdio.
@@ -70,29 +63,35 @@ pub fn make_stdio(slave: OwnedFd) -> Result<()> {
 /// Send the pty master to the unix socket at `path` with SCM_RIGHTS, as
 /// runc does, so conmon or containerd's shim can own the terminal.
 pub fn send_to_socket(path: &Path, master: &OwnedFd) -> Result<()> {
+    send_fd_to_socket(path, b"/dev/ptmx", master).map_err(|e| {
+        Error::Other(format!(
+            "cannot send the pty master to console socket {}: {e}: is the receiver listening?",
+            path.display()
+        ))
+    })
+}
+
+/// Connect to the unix socket at `path` and send `data` with `fd` attached.
+pub fn send_fd_to_socket(
+    path: &Path,
+    data: &[u8],
+    fd: &OwnedFd,
+) -> std::result::Result<(), nix::errno::Errno> {
     let sock = socket(
         AddressFamily::Unix,
         SockType::Stream,
         SockFlag::SOCK_CLOEXEC,
         None,
-    )
-    .ctx("cannot create console socket")?;
-    let addr = UnixAddr::new(path).ctx_path("bad console socket path", path)?;
-    connect(sock.as_raw_fd(), &addr).map_err(|e| {
-        Error::Other(format!(
-            "cannot connect to console socket {}: {e}: is the receiver listening?",
-            path.display()
-        ))
-    })?;
-    let name = b"/dev/ptmx";
-    let fds = [master.as_raw_fd()];
+    )?;
+    let addr = UnixAddr::new(path)?;
+    connect(sock.as_raw_fd(), &addr)?;
+    let fds = [fd.as_raw_fd()];
     sendmsg::<()>(
         sock.as_raw_fd(),
-        &[IoSlice::new(name)],
+        &[IoSlice::new(data)],
         &[ControlMessage::ScmRights(&fds)],
         MsgFlags::MSG_NOSIGNAL,
         None,
-    )
-    .ctx_path("cannot send the pty master to", path)?;
+    )?;
     Ok(())
 }

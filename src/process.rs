@@ -48,12 +48,14 @@ fn resource(t: PosixRlimitType) -> Resource {
     }
 }
 
-pub fn set_oom_score_adj(v: i32) -> Result<()> {
-    std::fs::write("/proc/self/oom_score_adj", v.to_string()).map_err(|e| {
-        Error::Other(format!(
-            "cannot set process.oomScoreAdj to {v}: {e} (lowering it needs CAP_SYS_RESOURCE)"
-        ))
-    })
+pub fn set_oom_score_adj(procfs: &crate::procfs::ProcFs, v: i32) -> Result<()> {
+    procfs
+        .write("self/oom_score_adj", &v.to_string())
+        .map_err(|e| {
+            Error::Other(format!(
+                "cannot set process.oomScoreAdj to {v}: {e} (lowering it needs CAP_SYS_RESOURCE)"
+            ))
+        })
 }
 
 fn cap_set(set: &Option<Capabilities>) -> Result<CapsHashSet> {
@@ -142,6 +144,20 @@ pub fn set_capabilities(caps: &LinuxCapabilities) -> Result<()> {
         caps::raise(None, CapSet::Ambient, c).map_err(|e| err("ambient", e))?;
     }
     Ok(())
+}
+
+/// chdir to the process's cwd and make sure it is inside the container's
+/// root: a cwd such as /proc/self/fd/N could otherwise land on a directory
+/// the runtime had open on the host (CVE-2024-21626).
+pub fn enter_cwd(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).ctx_path("cannot chdir to", cwd)?;
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() && !p.starts_with("(unreachable)") => Ok(()),
+        _ => Err(Error::Other(format!(
+            "process.cwd {} resolves outside the container's root filesystem",
+            cwd.display()
+        ))),
+    }
 }
 
 /// `env` with HOME added from the container's /etc/passwd (or "/") when

@@ -7,7 +7,7 @@ use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 use crate::sys;
 use nix::fcntl::{Flock, FlockArg};
-use oci_spec::runtime::{Hook, Process};
+use oci_spec::runtime::{Hook, LinuxSeccomp, Process};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -70,6 +70,9 @@ pub struct Record {
     /// The container's process, the base of what `exec` runs.
     #[serde(default)]
     pub process: Option<Process>,
+    /// The container's seccomp profile, applied to `exec`'d processes too.
+    #[serde(default)]
+    pub seccomp: Option<LinuxSeccomp>,
 }
 
 /// The store: the `--root` directory.

@@ -263,3 +263,12 @@ pub fn bpf_attach_device_program(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -
     };
     Errno::result(ret).map(drop)
 }
+
+/// Duplicate a descriptor another library owns, so we hold our own.
+pub fn dup_raw(fd: RawFd) -> nix::Result<OwnedFd> {
+    // SAFETY: the caller got `fd` from a live owner (libseccomp's filter
+    // context) that keeps it open for the duration of this call; dup makes
+    // an independent descriptor.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    nix::unistd::dup(borrowed)
+}

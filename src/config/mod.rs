@@ -178,8 +178,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
     {
         return bad("process.selinuxLabel is set but SELinux is not supported by this version of cella: remove it".into());
     }
-    if linux.seccomp().is_some() {
-        return bad("linux.seccomp is not supported by this version of cella yet: remove it from config.json".into());
+    if let Some(s) = linux.seccomp() {
+        crate::security::seccomp::validate(s)?;
     }
     Ok(())
 }

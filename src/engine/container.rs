@@ -90,6 +90,7 @@ fn create_in(
             .and_then(|h| h.poststop().clone())
             .unwrap_or_default(),
         process: spec.process().clone(),
+        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
     };
     store.save(&record)?;
     let launch = Launch {

@@ -77,7 +77,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     let helper = match sys::clone_fork(0).ctx("cannot fork exec helper")? {
         Forked::Child => {
             drop(parent_end);
-            helper_main(&child_end, &pidfd, join, o)
+            helper_main(&child_end, &pidfd, join, o, rec.seccomp.as_ref())
         }
         Forked::Parent(pid) => pid,
     };
@@ -123,7 +123,11 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
     };
     parent_end.send(&Msg::Go { pid })?;
-    let pty = match super::wait_ready(&parent_end, o.console_socket.as_deref(), pid) {
+    let seccomp = rec
+        .seccomp
+        .as_ref()
+        .map(|s| (s, state::oci_state(&rec, Status::Running)));
+    let pty = match super::wait_ready(&parent_end, o.console_socket.as_deref(), pid, seccomp) {
         Ok(p) => p,
         Err(e) => {
             kill_it();
@@ -272,7 +276,13 @@ fn target_cgroup(
 }
 
 /// The forked helper: join the container, fork the real process into it.
-fn helper_main(ch: &Channel, pidfd: &OwnedFd, join: CloneFlags, o: &ExecOptions) -> ! {
+fn helper_main(
+    ch: &Channel,
+    pidfd: &OwnedFd,
+    join: CloneFlags,
+    o: &ExecOptions,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+) -> ! {
     let run = || -> std::result::Result<std::convert::Infallible, super::init::StepError> {
         nix::sys::prctl::set_dumpable(false)
             .ctx("prctl(PR_SET_DUMPABLE)")
@@ -309,7 +319,7 @@ fn helper_main(ch: &Channel, pidfd: &OwnedFd, join: CloneFlags, o: &ExecOptions)
                 ch.send(&Msg::Pid { pid }).step("sync")?;
                 std::process::exit(0)
             }
-            Forked::Child => process_main(ch, o),
+            Forked::Child => process_main(ch, o, seccomp),
         }
     };
     match run() {
@@ -319,7 +329,11 @@ fn helper_main(ch: &Channel, pidfd: &OwnedFd, join: CloneFlags, o: &ExecOptions)
 }
 
 /// The process itself, inside every namespace and the cgroup.
-fn process_main(ch: &Channel, o: &ExecOptions) -> ! {
+fn process_main(
+    ch: &Channel,
+    o: &ExecOptions,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+) -> ! {
     let run = || -> std::result::Result<std::convert::Infallible, super::init::StepError> {
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
             .ctx("prctl")
@@ -343,7 +357,7 @@ fn process_main(ch: &Channel, o: &ExecOptions) -> ! {
             drop(pty.master);
             crate::console::make_stdio(pty.slave).step("console")?;
         }
-        let (exe, env) = apply_process(p, o.preserve_fds)?;
+        let (exe, env) = apply_process(p, o.preserve_fds, seccomp, ch)?;
         nix::sys::prctl::set_pdeathsig(None::<nix::sys::signal::Signal>)
             .ctx("prctl")
             .step("pdeathsig")?;

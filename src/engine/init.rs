@@ -12,8 +12,6 @@ use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid};
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 
 /// A failure, tagged with the step of the sequence it happened in.
 pub(super) struct StepError {
@@ -117,6 +115,7 @@ fn setup(
     nix::sched::unshare(plan.unshare)
         .ctx("unshare")
         .step("namespaces")?;
+    let procfs = crate::procfs::ProcFs::open_private().step("procfs")?;
 
     if l.has_runtime_hooks() {
         ch.send(&Msg::NamespacesReady).step("sync")?;
@@ -179,14 +178,15 @@ fn setup(
         .into_iter()
         .flatten()
     {
-        write_sysctl(key, value).step("sysctl")?;
+        write_sysctl(&procfs, key, value).step("sysctl")?;
     }
     rootfs::finish(spec).step("rootfs")?;
 
     if let Some(adj) = process.oom_score_adj() {
-        process::set_oom_score_adj(adj).step("oom_score_adj")?;
+        process::set_oom_score_adj(&procfs, adj).step("oom_score_adj")?;
     }
-    let (exe, env) = apply_process(process, l.preserve_fds)?;
+    let seccomp = linux.and_then(|x| x.seccomp().as_ref());
+    let (exe, env) = apply_process(process, l.preserve_fds, seccomp, ch)?;
     let args = process.args().as_deref().unwrap_or(&[]);
 
     nix::sys::prctl::set_pdeathsig(None::<Signal>)
@@ -194,7 +194,7 @@ fn setup(
         .step("pdeathsig")?;
     ch.send(&Msg::Ready).step("sync")?;
     match (l.mode, fifo) {
-        (StartMode::Fifo, Some(fifo)) => wait_on_fifo(&fifo).step("exec fifo")?,
+        (StartMode::Fifo, Some(fifo)) => wait_on_fifo(&procfs, &fifo).step("exec fifo")?,
         _ => ch.expect(&Msg::Start).step("sync")?.map(drop).unwrap_or(()),
     }
     if let Some(h) = spec
@@ -210,13 +210,28 @@ fn setup(
 }
 
 /// The process's own attributes, last before exec: rlimits, the program's
-/// path, capabilities around the user switch, no_new_privs, cwd, and every
-/// fd above the preserved ones marked close-on-exec. Returns the program
-/// and its environment. Shared by init and `exec`.
+/// path, capabilities around the user switch, no_new_privs, seccomp, cwd,
+/// and every fd above the preserved ones marked close-on-exec. Returns the
+/// program and its environment. Shared by init and `exec`.
 pub(super) fn apply_process(
     process: &oci_spec::runtime::Process,
     preserve_fds: u32,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    ch: &Channel,
 ) -> std::result::Result<(std::path::PathBuf, Vec<String>), StepError> {
+    let nnp = process.no_new_privileges() == Some(true);
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
+    // while the process still has it. With it, load as late as possible so
+    // the runtime's own set-up is not filtered.
+    let load_seccomp = || -> std::result::Result<(), StepError> {
+        if let Some(s) = seccomp {
+            if let Some(fd) = crate::security::seccomp::load(s).step("seccomp")? {
+                ch.send_with_fd(&Msg::SeccompFd, Some(fd.as_raw_fd()))
+                    .step("seccomp")?;
+            }
+        }
+        Ok(())
+    };
     process::set_rlimits(process.rlimits().as_deref().unwrap_or(&[])).step("rlimits")?;
     let args = process.args().as_deref().unwrap_or(&[]);
     let env = process::with_home(
@@ -231,53 +246,46 @@ pub(super) fn apply_process(
     if let Some(caps) = process.capabilities() {
         process::limit_bounding(caps).step("capabilities")?;
     }
+    if !nnp {
+        load_seccomp()?;
+    }
     process::switch_user(process).step("user")?;
     if let Some(caps) = process.capabilities() {
         process::set_capabilities(caps).step("capabilities")?;
     }
-    if process.no_new_privileges() == Some(true) {
+    if nnp {
         nix::sys::prctl::set_no_new_privs()
             .ctx("prctl(PR_SET_NO_NEW_PRIVS)")
             .step("no_new_privs")?;
     }
-    nix::unistd::chdir(process.cwd())
-        .ctx_path("cannot chdir to", process.cwd())
-        .step("cwd")?;
+    process::enter_cwd(process.cwd()).step("cwd")?;
     // Nothing the runtime opened may survive into the container.
     crate::sys::cloexec_from(3 + preserve_fds)
         .ctx("close_range")
         .step("fds")?;
+    if nnp {
+        load_seccomp()?;
+    }
     Ok((exe, env))
 }
 
 /// Block until `start` opens the fifo for reading, then tell it we are
-/// going. The fifo is reached through our own O_PATH fd, as the host path
-/// is not visible after pivot_root.
-fn wait_on_fifo(fifo: &OwnedFd) -> Result<()> {
-    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&path)
-        .map_err(|e| {
-            Error::io(
-                "cannot open exec fifo (is /proc mounted in the container?)",
-                &path,
-                e,
-            )
-        })?;
-    f.write_all(b"0")
-        .map_err(|e| Error::io("cannot write exec fifo", &path, e))
+/// going. The fifo is reached through our own O_PATH fd (the host path is
+/// not visible after pivot_root), reopened in the private procfs.
+fn wait_on_fifo(procfs: &crate::procfs::ProcFs, fifo: &OwnedFd) -> Result<()> {
+    let fd = procfs.reopen_fd(fifo, rustix::fs::OFlags::WRONLY)?;
+    std::fs::File::from(fd)
+        .write_all(b"0")
+        .map_err(|e| Error::io("cannot write", "exec fifo", e))
 }
 
-fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-    std::fs::write(&path, value).map_err(|e| {
-        Error::Other(format!(
-            "cannot set sysctl {key}={value} ({}): {e}",
-            path.display()
-        ))
-    })
+/// Sysctls are written through the private procfs, never through a path
+/// the container could have mounted something over.
+fn write_sysctl(procfs: &crate::procfs::ProcFs, key: &str, value: &str) -> Result<()> {
+    let rel = format!("sys/{}", key.replace('.', "/"));
+    procfs
+        .write(&rel, value)
+        .map_err(|e| Error::Other(format!("cannot set sysctl {key}={value}: {e}")))
 }
 
 fn keyring_name(id: &str) -> std::ffi::CString {

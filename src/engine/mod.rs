@@ -182,7 +182,10 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
         parent_end.send(&Msg::HooksDone)?;
     }
 
-    let pty_master = wait_ready(&parent_end, l.console_socket, pid)?;
+    let seccomp = linux
+        .and_then(|x| x.seccomp().as_ref())
+        .map(|s| (s, l.hook_state(pid, "creating")));
+    let pty_master = wait_ready(&parent_end, l.console_socket, pid, seccomp)?;
     guard.pid = None;
     guard.cgroup = None;
     Ok(Spawned {
@@ -202,10 +205,21 @@ pub(crate) fn wait_ready(
     ch: &Channel,
     console_socket: Option<&Path>,
     pid: i32,
+    seccomp: Option<(&oci_spec::runtime::LinuxSeccomp, serde_json::Value)>,
 ) -> Result<Option<OwnedFd>> {
     let mut pty_master = None;
     loop {
         match ch.recv()? {
+            Some((Msg::SeccompFd, Some(fd))) => {
+                let (profile, state) = seccomp.as_ref().ok_or_else(|| {
+                    Error::Other("sync protocol error: unexpected seccomp fd".into())
+                })?;
+                let path = profile.listener_path().as_deref().ok_or_else(|| {
+                    Error::Config("linux.seccomp: SCMP_ACT_NOTIFY needs listenerPath".into())
+                })?;
+                let msg = crate::security::seccomp::listener_message(profile, pid, state.clone());
+                crate::security::seccomp::send_to_listener(path, &msg, &fd)?;
+            }
             Some((Msg::Pty, Some(master))) => match console_socket {
                 Some(sock) => crate::console::send_to_socket(sock, &master)?,
                 None => pty_master = Some(master),

@@ -27,6 +27,8 @@ pub enum Msg {
     NamespacesReady,
     /// The pty master is attached to this message.
     Pty,
+    /// The seccomp notify fd is attached to this message.
+    SeccompFd,
     /// Set-up is complete; the child waits to be started.
     Ready,
     /// `exec`: the pid (in the host's pid namespace) of the process that

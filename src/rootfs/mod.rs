@@ -18,7 +18,7 @@ use nix::sys::stat::SFlag;
 use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::{Mount, Spec};
 use std::fs;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -112,27 +112,89 @@ fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
         bind(ctx, m, &dest, &opts)?;
     } else {
         mkdir_in_root(ctx.rootfs, &dest)?;
+        let target = Target::open(ctx, m.destination(), &dest)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         let data = opts.data();
-        let res = mount(Some(&source), &dest, Some(typ), opts.flags, data.as_deref());
+        let res = mount(
+            Some(&source),
+            target.path(),
+            Some(typ),
+            opts.flags,
+            data.as_deref(),
+        );
         match res {
             Ok(()) => {}
             // Without a network namespace of its own, a user namespace may
             // not mount sysfs: give it the host's, read-only.
             Err(nix::errno::Errno::EPERM) if typ == "sysfs" && ctx.new_userns => {
                 let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
-                mount(Some("/sys"), &dest, NONE, flags, NONE)
+                mount(Some("/sys"), target.path(), NONE, flags, NONE)
                     .ctx_path("cannot bind /sys onto", &dest)?;
-                remount_bind(&dest, opts.flags | MsFlags::MS_RDONLY, opts.cleared)?;
+                let top = Target::open(ctx, m.destination(), &dest)?;
+                remount_bind(top.path(), opts.flags | MsFlags::MS_RDONLY, opts.cleared)?;
             }
             Err(e) => return Err(mount_error(typ, &source, m.destination(), e)),
         }
     }
-    for p in &opts.propagation {
-        mount(NONE, &dest, NONE, *p, NONE)
-            .ctx_path("cannot set propagation of", m.destination())?;
+    if !opts.propagation.is_empty() {
+        let top = Target::open(ctx, m.destination(), &dest)?;
+        for p in &opts.propagation {
+            mount(NONE, top.path(), NONE, *p, NONE)
+                .ctx_path("cannot set propagation of", m.destination())?;
+        }
     }
     Ok(())
+}
+
+/// A mount target opened inside the rootfs with `openat2(RESOLVE_IN_ROOT)`
+/// and used through its fd, so a symlink swapped in after the target was
+/// resolved cannot send the mount outside the rootfs (CVE-2015-1335 class).
+struct Target {
+    _fd: OwnedFd,
+    path: String,
+}
+
+impl Target {
+    fn open(ctx: &Context, in_container: &Path, expected: &Path) -> Result<Target> {
+        use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+        let root = rustix::fs::open(
+            ctx.rootfs,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io("cannot open rootfs", ctx.rootfs, e.into()))?;
+        let rel = in_container.strip_prefix("/").unwrap_or(in_container);
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let fd = openat2(
+            &root,
+            rel,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map_err(|e| Error::io("cannot open mount target", in_container, e.into()))?;
+        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        // The kernel's resolution must land where ours did; anything else
+        // means the rootfs changed under us.
+        let actual = fs::read_link(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        if actual != expected {
+            return Err(Error::Other(format!(
+                "mount target {} changed while the container was being set up ({} instead of {}): refusing to mount",
+                in_container.display(),
+                actual.display(),
+                expected.display()
+            )));
+        }
+        Ok(Target { _fd: fd, path })
+    }
+
+    fn path(&self) -> &str {
+        &self.path
+    }
 }
 
 fn mount_error(typ: &str, source: &Path, dest: &Path, e: nix::errno::Errno) -> Error {
@@ -157,9 +219,10 @@ fn bind(ctx: &Context, m: &Mount, dest: &Path, opts: &options::Parsed) -> Result
     };
     let meta = fs::metadata(&source).map_err(|e| {
         Error::Config(format!(
-            "bind mount source {} for {}: {e}",
+            "bind mount source {} for {}: {}",
             source.display(),
-            m.destination().display()
+            m.destination().display(),
+            crate::error::io_text(&e)
         ))
     })?;
     if meta.is_dir() {
@@ -167,12 +230,14 @@ fn bind(ctx: &Context, m: &Mount, dest: &Path, opts: &options::Parsed) -> Result
     } else {
         touch_in_root(ctx.rootfs, dest)?;
     }
+    let target = Target::open(ctx, m.destination(), dest)?;
     let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-    mount(Some(&source), dest, NONE, flags, NONE)
+    mount(Some(&source), target.path(), NONE, flags, NONE)
         .map_err(|e| mount_error("bind", &source, m.destination(), e))?;
     let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
-        remount_bind(dest, opts.flags, opts.cleared)?;
+        let top = Target::open(ctx, m.destination(), dest)?;
+        remount_bind(top.path(), opts.flags, opts.cleared)?;
     }
     Ok(())
 }
@@ -180,7 +245,8 @@ fn bind(ctx: &Context, m: &Mount, dest: &Path, opts: &options::Parsed) -> Result
 /// Change the flags of a bind mount. Flags the kernel locks on the source
 /// (nosuid, nodev, noexec, atime) must be repeated or a user namespace gets
 /// EPERM, unless the options clear them on purpose.
-pub fn remount_bind(dest: &Path, flags: MsFlags, cleared: MsFlags) -> Result<()> {
+pub fn remount_bind(dest: impl AsRef<Path>, flags: MsFlags, cleared: MsFlags) -> Result<()> {
+    let dest = dest.as_ref();
     let kept = statvfs(dest)
         .map(|s| {
             let f = s.flags();
@@ -333,11 +399,44 @@ fn mask_path(p: &Path, null: &fs::File) -> Result<()> {
             MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount(Some("tmpfs"), p, Some("tmpfs"), flags, Some("size=0")).ctx_path("cannot mask", p)
     } else {
-        let src = format!("/proc/self/fd/{}", null.as_raw_fd());
-        match mount(Some(src.as_str()), p, NONE, MsFlags::MS_BIND, NONE) {
-            Ok(()) => Ok(()),
-            Err(nix::errno::Errno::ENOENT) => Ok(()),
-            Err(e) => Err(Error::path("cannot mask", p, e)),
-        }
+        let target = match open_nofollow(p) {
+            Ok(t) => t,
+            Err(_) => return Ok(()),
+        };
+        bind_fd(null.as_fd(), target.as_fd()).map_err(|e| Error::path("cannot mask", p, e))
     }
+}
+
+/// An O_PATH handle on `p` itself (a symlink is not followed).
+pub fn open_nofollow(p: &Path) -> Result<OwnedFd> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(p)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::io("cannot open", p, e))
+}
+
+/// Bind-mount what `src` refers to onto what `target` refers to, fd to fd
+/// (`open_tree` + `move_mount`): no path is resolved in between, so nothing
+/// can be swapped under the runtime.
+pub fn bind_fd(src: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Result<()> {
+    use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
+    let errno = |e: rustix::io::Errno| nix::errno::Errno::from_raw(e.raw_os_error());
+    let tree = open_tree(
+        src,
+        "",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
+    )
+    .map_err(errno)?;
+    move_mount(
+        &tree,
+        "",
+        target,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(errno)
 }
