@@ -6,6 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (cella creates namespaces, cgroups and mounts)" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "demo: cargo not found: install Rust (rustup or Debian's cargo)" >&2; exit 1; }
+# The one C library cella links (for seccomp).
+if ! dpkg-query -W -f='${Status}' libseccomp-dev 2>/dev/null | grep -q "ok installed"; then
+  echo "demo: installing libseccomp-dev (needed to build cella)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q libseccomp-dev pkg-config >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libseccomp-dev pkg-config >/dev/null; }
+fi
 cargo build --release --quiet
 cella=$PWD/target/release/cella
 
