@@ -140,7 +140,16 @@ pub fn set_capabilities(caps: &LinuxCapabilities) -> Result<()> {
     caps::set(None, CapSet::Permitted, &permitted).map_err(|e| err("permitted", e))?;
     caps::set(None, CapSet::Effective, &effective).map_err(|e| err("effective", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| err("ambient", e))?;
+    // The kernel only raises an ambient capability that is both permitted
+    // and inheritable. runc's own default config lists ambient capabilities
+    // without inheritable ones, so, like runc, skip those with a warning.
     for c in ambient {
+        if !(permitted.contains(&c) && inheritable.contains(&c)) {
+            tracing::debug!(
+                "ambient capability {c} is not both permitted and inheritable: not raised"
+            );
+            continue;
+        }
         caps::raise(None, CapSet::Ambient, c).map_err(|e| err("ambient", e))?;
     }
     Ok(())
