@@ -9,4 +9,4 @@ export PATH="$HOME/.cargo/bin:$PATH"
 ./scripts/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --quiet -- --test-threads=2
+cargo test --quiet --no-fail-fast -- --test-threads=2

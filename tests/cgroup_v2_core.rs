@@ -332,6 +332,19 @@ fn ebpf_device_filter_allows_defaults_and_denies_the_rest() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "kmsg-open\n");
 }
 
+/// The usual config starts with an unconditional "deny all" rule; the
+/// program made from it must load (the kernel refuses unreachable code
+/// after such a rule) and still allow the defaults.
+#[test]
+fn ebpf_device_filter_loads_the_standard_deny_all_config() {
+    let deny_all: oci_spec::runtime::LinuxDeviceCgroup =
+        serde_json::from_str(r#"{"allow": false, "access": "rwm"}"#).unwrap();
+    let dir = V2Dir::new("bpf-deny-all");
+    cella::cgroups::devices_bpf::install(dir.path(), &[deny_all], &[])
+        .expect("the standard deny-all device config must load");
+    assert_eq!(probe_devices(dir.path()), "null-ok\nkmsg-denied\n");
+}
+
 #[test]
 fn parse_rule_reads_the_v1_rule_syntax() {
     let r = parse_rule("c 1:11 r", true).unwrap();
@@ -395,8 +408,9 @@ fn program_checks_rules_last_to_first_and_denies_by_default() {
         allow: false,
     };
     let p = program(&[read_kmsg, deny_all]);
-    // deny-all has no checks: "return 0" right after the loads.
+    // deny-all has no checks: "return 0" right after the loads, and
+    // nothing after it (the kernel refuses unreachable instructions).
     assert_eq!((p[6] & 0xff, imm(p[6])), (MOV_K, 0));
     assert_eq!(p[7] & 0xff, EXIT);
-    assert_eq!(p.len(), 6 + 2 + 8 + 2);
+    assert_eq!(p.len(), 6 + 2);
 }

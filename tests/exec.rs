@@ -253,8 +253,12 @@ fn exec_with_tty_hands_the_pty_to_the_console_socket() {
         .join()
         .unwrap()
         .unwrap_or_else(|e| panic!("console socket: {e}"));
+    // Hold the terminal open until the process has exited: closing the
+    // master first would hang up on it (SIGHUP, exit 129).
+    let keep = master.try_clone().unwrap();
     let text = read_pty(master, "ok");
     let out = run.wait();
+    drop(keep);
     assert_eq!(out.code, 0, "{out}");
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
     assert!(

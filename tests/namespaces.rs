@@ -103,7 +103,7 @@ fn user_namespace_maps_ids() {
         .bind(&out_dir, "/out", false);
     // The container's root is host uid 100000, which may not create the
     // mount point in the root-owned rootfs, nor write to a root-owned dir.
-    fs::create_dir(b.rootfs().join("out")).unwrap();
+    fs::create_dir_all(b.rootfs().join("out")).unwrap();
     std::os::unix::fs::chown(&out_dir, Some(100000), Some(100000)).unwrap();
     let g = t.run_detached(&b);
     let id_out = wait_for_line(&out_dir.join("id"));

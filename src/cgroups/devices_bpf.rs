@@ -130,6 +130,12 @@ pub fn program(rules: &[Rule]) -> Vec<u64> {
         }
         p.push(insn(MOV_K, 0, 0, 0, i32::from(r.allow)));
         p.push(insn(EXIT, 0, 0, 0, 0));
+        if block_len == 2 {
+            // A rule with no conditions decides every access: anything
+            // after it could never run, and the verifier refuses
+            // unreachable instructions.
+            return p;
+        }
     }
     p.push(insn(MOV_K, 0, 0, 0, 0));
     p.push(insn(EXIT, 0, 0, 0, 0));
@@ -198,6 +204,20 @@ mod tests {
         );
         assert_eq!(parse_rule("c 136:* rw", true).unwrap().minor, None);
         assert!(parse_rule("x 1:1 r", true).is_none());
+    }
+
+    #[test]
+    fn unconditional_rule_ends_the_program() {
+        // The usual config: deny everything first, then allow some.
+        let rules = vec![
+            parse_rule("a *:* rwm", false).unwrap(),
+            parse_rule("c 1:3 rwm", true).unwrap(),
+        ];
+        let p = program(&rules);
+        // loads, the 1:3 block (3 checks + mov + exit), the deny-all block
+        // (mov + exit), and nothing after it.
+        assert_eq!(p.len(), 6 + 5 + 2);
+        assert_eq!(p[p.len() - 2] >> 32, 0, "last rule denies");
     }
 
     #[test]

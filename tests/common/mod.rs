@@ -11,12 +11,17 @@
 #![allow(dead_code, unused_imports)]
 
 mod bundle;
+mod cgroup;
 mod cli;
 mod console;
 mod leftovers;
 mod rootfs;
 
 pub use bundle::Bundle;
+pub use cgroup::{
+    cgroup_dir_for_path, cgroup_dir_of, hierarchy_of, keyed_value, read_cgroup_file,
+    unified_layout, v1_or_v2,
+};
 pub use cli::{exit_code, Cli, Output, Running};
 pub use console::{console_server, read_pty, recv_fd};
 pub use leftovers::host_leftovers;

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Startup and memory benchmark: cella beside runc, in one run, on the same
+# busybox bundle. Prints a table (median, min, max, cella/runc ratio) and
+# writes it to bench/out/results.md. Run as root: ./scripts/bench.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+[ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
+RUNS=${1:-30}
+
+need=""
+for p in runc hyperfine busybox-static time python3 libseccomp-dev pkg-config; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
+done
+if [ -n "$need" ]; then
+  echo "bench: installing$need"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need >/dev/null; }
+fi
+cargo build --release --quiet
+CELLA=$PWD/target/release/cella
+RUNC=$(command -v runc)
+OUT=$PWD/bench/out
+mkdir -p "$OUT"
+work=$(mktemp -d /tmp/cella-bench.XXXXXX)
+cleanup() {
+  for r in "$work/cella-root" "$work/runc-root"; do
+    [ -d "$r" ] || continue
+    for id in $(ls "$r" 2>/dev/null); do
+      "$CELLA" --root "$work/cella-root" delete --force "$id" >/dev/null 2>&1 || true
+      "$RUNC" --root "$work/runc-root" delete --force "$id" >/dev/null 2>&1 || true
+    done
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A busybox bundle with runc's default config, not a terminal, running true.
+b=$work/bundle
+mkdir -p "$b/rootfs/bin" "$b/rootfs/proc" "$b/rootfs/dev" "$b/rootfs/sys" "$b/rootfs/tmp"
+cp /bin/busybox "$b/rootfs/bin/"
+for a in $("$b/rootfs/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$b/rootfs/bin/$a"; done
+(cd "$b" && "$RUNC" spec)
+python3 - "$b/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/true"]
+json.dump(c, open(p, "w"), indent=1)
+PY
+sleep_bundle=$work/bundle-sleep
+mkdir -p "$sleep_bundle"
+cp -al "$b/rootfs" "$sleep_bundle/rootfs"
+python3 - "$b/config.json" "$sleep_bundle/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["args"] = ["sleep", "1000"]
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+PY
+
+C="$CELLA --root $work/cella-root"
+R="$RUNC --root $work/runc-root"
+export C R b sleep_bundle
+
+hf() { # name, runs, command...
+  local name=$1 runs=$2; shift 2
+  hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/$name.json" "$@" >/dev/null
+}
+
+echo "bench: run /bin/true"
+hf run "$RUNS" "$C run --bundle $b bc" "$R run --bundle $b br" "unshare -fmpiun --mount-proc /bin/true"
+
+echo "bench: create + start + delete"
+cat > "$work/cycle.sh" <<'SH'
+#!/bin/sh
+# $1: runtime command, $2: id
+$1 create --bundle "$sleep_bundle" "$2" && $1 start "$2" && $1 delete --force "$2"
+SH
+chmod +x "$work/cycle.sh"
+hf cycle "$RUNS" "$work/cycle.sh '$C' cc" "$work/cycle.sh '$R' rc"
+
+echo "bench: 100 containers one after another"
+cat > "$work/seq.sh" <<'SH'
+#!/bin/sh
+i=0; while [ $i -lt 100 ]; do $1 run --bundle "$b" "s$i" || exit 1; i=$((i+1)); done
+SH
+chmod +x "$work/seq.sh"
+hf seq100 3 "$work/seq.sh '$C'" "$work/seq.sh '$R'"
+
+echo "bench: 20 containers at once"
+cat > "$work/par.sh" <<'SH'
+#!/bin/sh
+i=0; while [ $i -lt 20 ]; do $1 run --bundle "$b" "p$i" & i=$((i+1)); done; wait
+SH
+chmod +x "$work/par.sh"
+hf par20 5 "$work/par.sh '$C'" "$work/par.sh '$R'"
+
+echo "bench: peak RSS"
+# The container inherits the runtime's stdio: keep it off any pipe, or the
+# command substitution would wait for the container to exit.
+rss() { /usr/bin/time -f %M -o "$work/rss" "$@" </dev/null >/dev/null 2>&1; cat "$work/rss"; }
+rss_run_c=$(rss $C run --bundle "$b" m1); rss_run_r=$(rss $R run --bundle "$b" m2)
+rss_create_c=$(rss $C create --bundle "$sleep_bundle" m3); rss_create_r=$(rss $R create --bundle "$sleep_bundle" m4)
+$C delete --force m3; $R delete --force m4
+size_c=$(stat -c %s "$CELLA"); size_r=$(stat -c %s "$RUNC")
+
+python3 - "$work" "$OUT/results.md" "$rss_run_c" "$rss_run_r" "$rss_create_c" "$rss_create_r" "$size_c" "$size_r" <<'PY'
+import json, sys, statistics, platform, datetime
+work, out = sys.argv[1], sys.argv[2]
+rss_run_c, rss_run_r, rss_cr_c, rss_cr_r, size_c, size_r = map(int, sys.argv[3:9])
+def load(name):
+    return json.load(open(f"{work}/{name}.json"))["results"]
+def ms(r):
+    t = r["times"]
+    return statistics.median(t) * 1000, min(t) * 1000, max(t) * 1000
+rows = []
+def pair(label, name, per=1, floor=False):
+    res = load(name)
+    c, r = ms(res[0]), ms(res[1])
+    c = tuple(v / per for v in c); r = tuple(v / per for v in r)
+    rows.append((label, c, r, c[0] / r[0]))
+    if floor:
+        f = ms(res[2])
+        rows.append(("unshare -fmpiun true (floor)", f, None, f[0] / r[0]))
+pair("run /bin/true (ms)", "run", floor=True)
+pair("create+start+delete (ms)", "cycle")
+pair("100 sequential runs, total (ms)", "seq100")
+pair("100 sequential runs, per container (ms)", "seq100", per=100)
+pair("20 concurrent runs, total (ms)", "par20")
+pair("20 concurrent runs, per container (ms)", "par20", per=20)
+lines = []
+lines.append(f"cella vs runc, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {platform.node()}, kernel {platform.release()}")
+lines.append("")
+lines.append("| measure | cella median (min-max) | runc median (min-max) | cella/runc |")
+lines.append("|---|---|---|---|")
+for label, c, r, ratio in rows:
+    cs = f"{c[0]:.2f} ({c[1]:.2f}-{c[2]:.2f})"
+    rs = "-" if r is None else f"{r[0]:.2f} ({r[1]:.2f}-{r[2]:.2f})"
+    lines.append(f"| {label} | {cs} | {rs} | {ratio:.2f} |")
+lines.append(f"| peak RSS of `run` (KiB) | {rss_run_c} | {rss_run_r} | {rss_run_c/rss_run_r:.2f} |")
+lines.append(f"| peak RSS of `create` (KiB) | {rss_cr_c} | {rss_cr_r} | {rss_cr_c/rss_cr_r:.2f} |")
+lines.append(f"| binary size (KiB) | {size_c//1024} | {size_r//1024} | {size_c/size_r:.2f} |")
+text = "\n".join(lines) + "\n"
+open(out, "w").write(text)
+print(text)
+PY
+echo "bench: written to $OUT/results.md"
