@@ -72,12 +72,17 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     let join = namespaces_to_join(rec.pid)?;
     let cgroup = target_cgroup(&rec.cgroup, o.sub_cgroup.as_deref())?;
     let (signals, _) = crate::signals::block_all()?;
+    let filter = rec
+        .seccomp
+        .as_ref()
+        .map(crate::security::seccomp::compile)
+        .transpose()?;
     let (parent_end, child_end) = sync::pair()?;
 
     let helper = match sys::clone_fork(0).ctx("cannot fork exec helper")? {
         Forked::Child => {
             drop(parent_end);
-            helper_main(&child_end, &pidfd, join, o, rec.seccomp.as_ref())
+            helper_main(&child_end, &pidfd, join, o, filter.as_ref())
         }
         Forked::Parent(pid) => pid,
     };
@@ -281,7 +286,7 @@ fn helper_main(
     pidfd: &OwnedFd,
     join: CloneFlags,
     o: &ExecOptions,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    seccomp: Option<&crate::security::seccomp::Filter>,
 ) -> ! {
     let run = || -> std::result::Result<std::convert::Infallible, super::init::StepError> {
         nix::sys::prctl::set_dumpable(false)
@@ -332,7 +337,7 @@ fn helper_main(
 fn process_main(
     ch: &Channel,
     o: &ExecOptions,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    seccomp: Option<&crate::security::seccomp::Filter>,
 ) -> ! {
     let run = || -> std::result::Result<std::convert::Infallible, super::init::StepError> {
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)

@@ -31,8 +31,15 @@ impl<T> Step<T> for Result<T> {
 
 /// Entry point of the cloned child. Never returns: it execs the container's
 /// program or exits after reporting what failed.
-pub fn run(l: &Launch, plan: &Plan, cgroup: &CgroupPaths, ch: Channel, fifo: Option<OwnedFd>) -> ! {
-    match setup(l, plan, cgroup, &ch, fifo) {
+pub fn run(
+    l: &Launch,
+    plan: &Plan,
+    cgroup: &CgroupPaths,
+    ch: Channel,
+    fifo: Option<OwnedFd>,
+    seccomp: Option<&crate::security::seccomp::Filter>,
+) -> ! {
+    match setup(l, plan, cgroup, &ch, fifo, seccomp) {
         Ok(never) => match never {},
         Err(e) => report_and_exit(&ch, e),
     }
@@ -73,6 +80,7 @@ fn setup(
     cgroup: &CgroupPaths,
     ch: &Channel,
     fifo: Option<OwnedFd>,
+    seccomp: Option<&crate::security::seccomp::Filter>,
 ) -> std::result::Result<std::convert::Infallible, StepError> {
     let spec = l.spec();
     let linux = spec.linux().as_ref();
@@ -185,7 +193,6 @@ fn setup(
     if let Some(adj) = process.oom_score_adj() {
         process::set_oom_score_adj(&procfs, adj).step("oom_score_adj")?;
     }
-    let seccomp = linux.and_then(|x| x.seccomp().as_ref());
     let (exe, env) = apply_process(process, l.preserve_fds, seccomp, ch)?;
     let args = process.args().as_deref().unwrap_or(&[]);
 
@@ -216,7 +223,7 @@ fn setup(
 pub(super) fn apply_process(
     process: &oci_spec::runtime::Process,
     preserve_fds: u32,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    seccomp: Option<&crate::security::seccomp::Filter>,
     ch: &Channel,
 ) -> std::result::Result<(std::path::PathBuf, Vec<String>), StepError> {
     let nnp = process.no_new_privileges() == Some(true);
@@ -225,7 +232,7 @@ pub(super) fn apply_process(
     // the runtime's own set-up is not filtered.
     let load_seccomp = || -> std::result::Result<(), StepError> {
         if let Some(s) = seccomp {
-            if let Some(fd) = crate::security::seccomp::load(s).step("seccomp")? {
+            if let Some(fd) = s.load().step("seccomp")? {
                 ch.send_with_fd(&Msg::SeccompFd, Some(fd.as_raw_fd()))
                     .step("seccomp")?;
             }

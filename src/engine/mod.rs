@@ -154,7 +154,11 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
         pid: None,
         cgroup: None,
     };
-    let pid = clone_child(l, &plan, &cgroup, child_end, fifo)?;
+    let filter = linux
+        .and_then(|x| x.seccomp().as_ref())
+        .map(crate::security::seccomp::compile)
+        .transpose()?;
+    let pid = clone_child(l, &plan, &cgroup, child_end, fifo, filter.as_ref())?;
     guard.pid = Some(pid);
 
     if plan.new_user {
@@ -303,6 +307,7 @@ fn clone_child(
     cgroup: &CgroupPaths,
     child_end: Channel,
     fifo: Option<OwnedFd>,
+    seccomp: Option<&crate::security::seccomp::Filter>,
 ) -> Result<i32> {
     let restore: Vec<(CloneFlags, File)> = plan
         .join_before_clone
@@ -341,7 +346,7 @@ fn clone_child(
         Ok(())
     };
     match sys::clone_fork(plan.clone.bits() as libc::c_ulong) {
-        Ok(Forked::Child) => init::run(l, plan, cgroup, child_end, fifo),
+        Ok(Forked::Child) => init::run(l, plan, cgroup, child_end, fifo, seccomp),
         Ok(Forked::Parent(pid)) => restore_runtime().map(|_| pid),
         Err(e) => {
             restore_runtime()?;

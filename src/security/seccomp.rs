@@ -64,8 +64,28 @@ fn compare(arg: &LinuxSeccompArg) -> Result<ScmpArgCompare> {
     Ok(ScmpArgCompare::new(arg.index() as u32, cmp, arg.value()))
 }
 
-/// Check a profile without loading it (at create, so a bad profile fails
-/// before anything is started).
+/// A compiled filter, ready to load. The runtime compiles it once, before
+/// the clone; the child (a fork) only loads it.
+pub struct Filter {
+    ctx: ScmpFilterContext,
+    notify: bool,
+}
+
+/// Compile a profile; every problem with it is an error here, before any
+/// process of the container exists.
+pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
+    let notify = s
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify);
+    Ok(Filter {
+        ctx: build(s)?,
+        notify,
+    })
+}
+
+/// Check a profile without loading it.
 pub fn validate(s: &LinuxSeccomp) -> Result<()> {
     build(s).map(drop)
 }
@@ -138,26 +158,24 @@ fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     Ok(ctx)
 }
 
-/// Load the filter into this process. Returns the notify fd when the
-/// profile uses SCMP_ACT_NOTIFY.
-pub fn load(s: &LinuxSeccomp) -> Result<Option<OwnedFd>> {
-    let ctx = build(s)?;
-    ctx.load()
-        .map_err(|e| Error::Other(format!("cannot load the seccomp filter: {e}")))?;
-    let uses_notify = s
-        .syscalls()
-        .iter()
-        .flatten()
-        .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify);
-    if !uses_notify {
-        return Ok(None);
+impl Filter {
+    /// Load the filter into this process. Returns the notify fd when the
+    /// profile uses SCMP_ACT_NOTIFY.
+    pub fn load(&self) -> Result<Option<OwnedFd>> {
+        self.ctx
+            .load()
+            .map_err(|e| Error::Other(format!("cannot load the seccomp filter: {e}")))?;
+        if !self.notify {
+            return Ok(None);
+        }
+        let raw = self
+            .ctx
+            .get_notify_fd()
+            .map_err(|e| Error::Other(format!("cannot get the seccomp notify fd: {e}")))?;
+        crate::sys::dup_raw(raw)
+            .map(Some)
+            .map_err(|e| Error::sys("cannot duplicate the seccomp notify fd", e))
     }
-    let raw = ctx
-        .get_notify_fd()
-        .map_err(|e| Error::Other(format!("cannot get the seccomp notify fd: {e}")))?;
-    crate::sys::dup_raw(raw)
-        .map(Some)
-        .map_err(|e| Error::sys("cannot duplicate the seccomp notify fd", e))
 }
 
 /// The JSON that goes with the notify fd to `listenerPath` (the OCI
