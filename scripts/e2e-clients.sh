@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016,SC2013  # single quotes are for the container shell; paths have no spaces
 # End-to-end test: real OCI clients drive cella in runc's place.
 #
 #   scripts/e2e-clients.sh [CELLA_BINARY]      (default: target/debug/cella)
@@ -359,6 +360,14 @@ podman_run_exit_code() {
     true
 }
 
+podman_run_exits_during_start() {
+    local i
+    for i in 1 2 3; do
+        expect_rc 3 pm run --runtime "$T/bin-slow/cella" --rm --cgroup-parent "/$CGP" localhost/bb sh -c 'echo out-$((6*7)); exit 3'
+        contains "$OUT" out-42 "container output"
+    done
+}
+
 podman_errors() {
     # podman maps the runtime's error message: "not found" -> 127, "permission denied" -> 126.
     expect_rc 127 pm run --rm --cgroup-parent "/$CGP" localhost/bb /nonexistent
@@ -572,6 +581,7 @@ echo "podman $(podman version --format '{{.Client.Version}}'), conmon $(conmon -
 
 step "podman import" podman_import
 step "podman run exit code" podman_run_exit_code
+step "podman run: init exits before start returns" podman_run_exits_during_start
 step "podman error exit codes" podman_errors
 step "podman run -d + exec" podman_run_d_exec
 step "podman logs" podman_logs

@@ -206,10 +206,11 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
         let m =
             std::fs::metadata(p).map_err(|e| format!("stat {}: {}", p.display(), io_text(&e)))?;
         if m.is_dir() {
-            return Err(format!("{} is a directory", p.display()));
+            // execve(2) of a directory fails with EACCES: say what runc says.
+            return Err("permission denied".into());
         }
         if m.permissions().mode() & 0o111 == 0 {
-            return Err(format!("{}: permission denied", p.display()));
+            return Err("permission denied".into());
         }
         Ok(())
     };

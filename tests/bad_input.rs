@@ -75,6 +75,19 @@ fn missing_executable_fails_create() {
     assert_ne!(s.code, 0, "state of a container that failed to create: {s}");
 }
 
+/// podman maps "permission denied" to exit 126 (and "not found" to 127),
+/// so a program that is a directory must say what execve(2) would.
+#[test]
+fn directory_as_executable_is_permission_denied() {
+    let t = TestEnv::new("dir_exec");
+    let b = t.shared_bundle(&["/etc"]);
+    let id = t.id();
+    let _g = t.guard(&id);
+    let out = t.cli.create(&id, &b, &[]);
+    assert_one_error(&out, &["exec: \"/etc\": permission denied"]);
+    t.assert_no_leftovers(&id, &b);
+}
+
 #[test]
 fn missing_executable_fails_run() {
     let t = TestEnv::new("no_exec_run");

@@ -343,7 +343,8 @@ fn kill_of_a_stopped_container_fails() {
     assert_eq!(s.code, 0, "{s}");
     t.cli.wait_status(&g.id, "stopped");
     let out = t.cli.kill(&g.id, "KILL");
-    assert_one_error(&out, &["not running", &g.id]);
+    // containerd's shim looks for this exact text.
+    assert_one_error(&out, &["container not running", &g.id]);
     let d = t.cli.delete(&g.id);
     assert_eq!(d.code, 0, "{d}");
     t.assert_no_leftovers(&g.id, &b);

@@ -4,7 +4,7 @@
 use super::sync::Msg;
 use super::{spawn, Launch, Spawned, StartMode};
 use crate::config::Bundle;
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::state::{self, Record, Status, Store};
 use crate::{hooks, sys};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -138,7 +138,8 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 fn owner_name() -> String {
     let uid = nix::unistd::getuid().as_raw();
     if uid == 0 {
-        "root".into()
+        // runc leaves the owner empty unless it runs rootless.
+        String::new()
     } else {
         uid.to_string()
     }
@@ -181,12 +182,16 @@ fn load_poststart(rec: &Record) -> Option<Vec<oci_spec::runtime::Hook>> {
 /// Open the fifo for reading and take init's byte. Waits on init's pidfd at
 /// the same time, so a dead init is an error and never a hang.
 fn release_fifo(fifo: &Path, pid: i32) -> Result<()> {
+    // The pidfd first: once the fifo is open, init may run, exit and be
+    // reaped (conmon and the shim reap at once) before we look.
+    let pidfd = sys::pidfd_open(pid).map_err(|_| {
+        Error::State("container init exited before it was started: see 'cella delete'".into())
+    })?;
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(fifo)
         .map_err(|e| Error::io("cannot open exec fifo", fifo, e))?;
-    let pidfd = sys::pidfd_open(pid).ctx("cannot watch container init")?;
     loop {
         let mut fds = [
             PollFd::new(f.as_fd(), PollFlags::POLLIN),
@@ -277,8 +282,14 @@ fn exec_now(s: &Spawned) -> Result<()> {
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let rec = store.load(id)?;
     let status = store.status(&rec);
-    if matches!(status, Status::Stopped | Status::Creating) && !all {
-        return Err(Error::State(format!("container \"{id}\" is not running")));
+    // With --all, processes left in the cgroup of a container that shares
+    // a pid namespace can still be signalled after init is gone.
+    let leftovers = all && rec.shared_pid_ns && !rec.cgroup.procs().is_empty();
+    if matches!(status, Status::Stopped | Status::Creating) && !leftovers {
+        // "container not running" is the text containerd's shim looks for.
+        return Err(Error::State(format!(
+            "cannot kill container \"{id}\": container not running"
+        )));
     }
     let signal =
         Signal::try_from(sig).map_err(|_| Error::Other(format!("invalid signal {sig}")))?;
@@ -287,7 +298,9 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         return Ok(());
     }
     send_signal(Pid::from_raw(rec.pid), signal).map_err(|e| match e {
-        nix::errno::Errno::ESRCH => Error::State(format!("container \"{id}\" is not running")),
+        nix::errno::Errno::ESRCH => Error::State(format!(
+            "cannot kill container \"{id}\": container not running"
+        )),
         e => Error::sys(format!("cannot send {signal} to container \"{id}\""), e),
     })
 }

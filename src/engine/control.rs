@@ -17,7 +17,7 @@ fn live(store: &Store, id: &str, verb: &str) -> Result<(Record, Status)> {
     let status = store.status(&rec);
     if matches!(status, Status::Stopped | Status::Creating) {
         return Err(Error::State(format!(
-            "cannot {verb} container \"{id}\": it is {status}, not running"
+            "cannot {verb} container \"{id}\": container not running (it is {status})"
         )));
     }
     Ok((rec, status))
