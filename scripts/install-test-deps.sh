@@ -6,7 +6,7 @@ set -eu
 PACKAGES="busybox-static libseccomp-dev pkg-config runc iproute2 podman conmon containerd tmux strace"
 # The cgroup v2 guest (tests/cgroup_v2_vm.rs, scripts/vm/): an emulator, a
 # Debian kernel with its modules, and the tools that pack the initramfs.
-PACKAGES="$PACKAGES qemu-system-x86 linux-image-amd64 cpio xz-utils gzip coreutils binutils podman conmon containerd tmux strace"
+PACKAGES="$PACKAGES qemu-system-x86 linux-image-amd64 cpio xz-utils gzip coreutils binutils"
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps.sh: must be run as root (try: sudo $0)" >&2
