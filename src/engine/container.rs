@@ -208,7 +208,10 @@ fn release_fifo(fifo: &Path, pid: i32) -> Result<()> {
         if fifo_ready {
             let mut b = [0u8; 1];
             match nix::unistd::read(&f, &mut b) {
-                Ok(1) => return Ok(()),
+                Ok(1) => {
+                    wait_for_exec(&f);
+                    return Ok(());
+                }
                 Ok(_) | Err(nix::errno::Errno::EAGAIN) => {}
                 Err(e) => return Err(Error::path("cannot read exec fifo", fifo, e)),
             }
@@ -217,6 +220,26 @@ fn release_fifo(fifo: &Path, pid: i32) -> Result<()> {
             return Err(Error::State(
                 "container init exited before it was started: see 'cella delete'".into(),
             ));
+        }
+    }
+}
+
+/// Init holds its end of the fifo open until execve (close-on-exec): the
+/// EOF means the container's program runs (or init died), and only then
+/// may poststart hooks run.
+fn wait_for_exec(fifo: &std::fs::File) {
+    let mut b = [0u8; 16];
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+            Ok(_) => {}
+        }
+        match nix::unistd::read(fifo, &mut b) {
+            Ok(0) => return,
+            Ok(_) | Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
         }
     }
 }

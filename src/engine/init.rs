@@ -120,10 +120,19 @@ fn setup(
     for (flag, path) in &plan.join {
         crate::namespaces::join(*flag, path).step("join namespace")?;
     }
-    nix::sched::unshare(plan.unshare)
+    let cgroupns = CloneFlags::CLONE_NEWCGROUP;
+    nix::sched::unshare(plan.unshare - cgroupns)
         .ctx("unshare")
         .step("namespaces")?;
     let procfs = crate::procfs::ProcFs::open_private().step("procfs")?;
+    // Nothing below may run before the parent has placed us in the
+    // container's cgroup; the cgroup namespace is rooted there.
+    ch.expect(&Msg::Placed).step("sync")?;
+    if plan.unshare.contains(cgroupns) {
+        nix::sched::unshare(cgroupns)
+            .ctx("unshare(CLONE_NEWCGROUP)")
+            .step("namespaces")?;
+    }
 
     if l.has_runtime_hooks() {
         ch.send(&Msg::NamespacesReady).step("sync")?;
@@ -200,10 +209,13 @@ fn setup(
         .ctx("prctl")
         .step("pdeathsig")?;
     ch.send(&Msg::Ready).step("sync")?;
-    match (l.mode, fifo) {
-        (StartMode::Fifo, Some(fifo)) => wait_on_fifo(&procfs, &fifo).step("exec fifo")?,
-        _ => ch.expect(&Msg::Start).step("sync")?.map(drop).unwrap_or(()),
-    }
+    let _until_exec = match (l.mode, fifo) {
+        (StartMode::Fifo, Some(fifo)) => Some(wait_on_fifo(&procfs, &fifo).step("exec fifo")?),
+        _ => {
+            ch.expect(&Msg::Start).step("sync")?;
+            None
+        }
+    };
     if let Some(h) = spec
         .hooks()
         .as_ref()
@@ -279,11 +291,16 @@ pub(super) fn apply_process(
 /// Block until `start` opens the fifo for reading, then tell it we are
 /// going. The fifo is reached through our own O_PATH fd (the host path is
 /// not visible after pivot_root), reopened in the private procfs.
-fn wait_on_fifo(procfs: &crate::procfs::ProcFs, fifo: &OwnedFd) -> Result<()> {
+///
+/// The returned end stays open (close-on-exec) until execve: `start` waits
+/// for the EOF that execve causes before it runs poststart hooks, so they
+/// run after the container's program has replaced init, as the spec says.
+fn wait_on_fifo(procfs: &crate::procfs::ProcFs, fifo: &OwnedFd) -> Result<std::fs::File> {
     let fd = procfs.reopen_fd(fifo, rustix::fs::OFlags::WRONLY)?;
-    std::fs::File::from(fd)
-        .write_all(b"0")
-        .map_err(|e| Error::io("cannot write", "exec fifo", e))
+    let mut f = std::fs::File::from(fd);
+    f.write_all(b"0")
+        .map_err(|e| Error::io("cannot write", "exec fifo", e))?;
+    Ok(f)
 }
 
 /// Sysctls are written through the private procfs, never through a path

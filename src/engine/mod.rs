@@ -8,8 +8,9 @@
 //! socketpair, exec fifo
 //! clone(user, pid) ---------------------> wait for Go
 //! write id maps
-//! cgroup: create, limits, move child in
 //! Go ----------------------------------> join/unshare namespaces
+//! cgroup: create, limits, move child in    (but not cgroup), private procfs
+//! Placed ------------------------------> unshare cgroup namespace
 //!                  <-------------------- NamespacesReady (only if hooks)
 //! prestart, createRuntime hooks
 //! HooksDone ---------------------------> rootfs, hooks, pivot_root,
@@ -169,13 +170,17 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
             linux.gid_mappings().as_deref().unwrap_or(&[]),
         )?;
     }
+    // The child may now create its namespaces while the cgroup is made and
+    // it is moved in (the first move waits for an RCU grace period); it
+    // forks nothing and unshares its cgroup namespace only after `Placed`.
+    parent_end.send(&Msg::Go { pid })?;
     cgroup.create()?;
     guard.cgroup = Some(cgroup.clone());
     if let Some(res) = linux.and_then(|x| x.resources().as_ref()) {
         crate::cgroups::apply_resources(&cgroup, res, Some(&device_rules(l.spec())))?;
     }
     cgroup.add_pid(pid)?;
-    parent_end.send(&Msg::Go { pid })?;
+    parent_end.send(&Msg::Placed)?;
 
     if l.has_runtime_hooks() {
         parent_end.expect(&Msg::NamespacesReady)?;

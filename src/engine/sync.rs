@@ -18,6 +18,9 @@ pub enum Msg {
     /// Id maps are written and the child is in its cgroup: go on. Carries
     /// the child's pid as the host sees it, for hook state.
     Go { pid: i32 },
+    /// The child is in its cgroup: it may unshare its cgroup namespace and
+    /// go on.
+    Placed,
     /// The runtime-namespace hooks (prestart, createRuntime) have run.
     HooksDone,
     /// `run`: exec now, without waiting on the exec fifo.
