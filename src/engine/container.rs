@@ -279,26 +279,7 @@ pub fn run(store: &Store, o: &CreateOptions, detach: bool) -> Result<i32> {
 /// Tell init to exec and wait until it has (the channel closes on exec).
 fn exec_now(s: &Spawned) -> Result<()> {
     s.channel.send(&Msg::Start)?;
-    match s.channel.recv()? {
-        None => Ok(()),
-        Some((
-            Msg::Error {
-                step,
-                errno,
-                path,
-                msg,
-            },
-            _,
-        )) => Err(Error::Child {
-            step,
-            path,
-            msg,
-            errno,
-        }),
-        Some((m, _)) => Err(Error::Other(format!(
-            "sync protocol error: unexpected {m:?}"
-        ))),
-    }
+    s.channel.wait_exec()
 }
 
 /// Send a signal to init, or with `all` to every process of the container.

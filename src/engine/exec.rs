@@ -96,30 +96,15 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         return Err(e);
     }
     parent_end.send(&Msg::Go { pid: helper })?;
-    let pid = match parent_end.recv()? {
-        Some((Msg::Pid { pid }, _)) => pid,
-        Some((
-            Msg::Error {
-                step,
-                errno,
-                path,
-                msg,
-            },
-            _,
-        )) => {
+    let pid = match parent_end.recv() {
+        Ok(Some((Msg::Pid { pid }, _))) => pid,
+        other => {
             reap_helper();
-            return Err(Error::Child {
-                step,
-                path,
-                msg,
-                errno,
+            return Err(match other {
+                Ok(Some((m, _))) => m.into_error(),
+                Ok(None) => Error::Other("exec helper died before forking the process".into()),
+                Err(e) => e,
             });
-        }
-        _ => {
-            reap_helper();
-            return Err(Error::Other(
-                "exec helper died before forking the process".into(),
-            ));
         }
     };
     reap_helper();
@@ -146,30 +131,9 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         }
     }
     parent_end.send(&Msg::Start)?;
-    match parent_end.recv()? {
-        None => {}
-        Some((
-            Msg::Error {
-                step,
-                errno,
-                path,
-                msg,
-            },
-            _,
-        )) => {
-            kill_it();
-            return Err(Error::Child {
-                step,
-                path,
-                msg,
-                errno,
-            });
-        }
-        Some((m, _)) => {
-            return Err(Error::Other(format!(
-                "sync protocol error: unexpected {m:?}"
-            )))
-        }
+    if let Err(e) = parent_end.wait_exec() {
+        kill_it();
+        return Err(e);
     }
     if o.detach {
         return Ok(0);

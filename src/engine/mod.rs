@@ -234,27 +234,7 @@ pub(crate) fn wait_ready(
                 None => pty_master = Some(master),
             },
             Some((Msg::Ready, _)) => return Ok(pty_master),
-            Some((
-                Msg::Error {
-                    step,
-                    errno,
-                    path,
-                    msg,
-                },
-                _,
-            )) => {
-                return Err(Error::Child {
-                    step,
-                    path,
-                    msg,
-                    errno,
-                })
-            }
-            Some((m, _)) => {
-                return Err(Error::Other(format!(
-                    "sync protocol error: unexpected {m:?}"
-                )))
-            }
+            Some((m, _)) => return Err(m.into_error()),
             None => return Err(died_during_setup(pid)),
         }
     }

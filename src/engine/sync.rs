@@ -133,26 +133,40 @@ impl Channel {
     pub fn expect(&self, want: &Msg) -> Result<Option<OwnedFd>> {
         match self.recv()? {
             Some((m, fd)) if &m == want => Ok(fd),
-            Some((
-                Msg::Error {
-                    step,
-                    errno,
-                    path,
-                    msg,
-                },
-                _,
-            )) => Err(Error::Child {
+            Some((m, _)) => Err(m.into_error()),
+            None => Err(Error::Other(format!(
+                "sync protocol error: the other side hung up while waiting for {want:?}"
+            ))),
+        }
+    }
+
+    /// After `Start`: the child's end closes at its execve (close-on-exec),
+    /// so EOF means the program runs; a message means it failed.
+    pub fn wait_exec(&self) -> Result<()> {
+        match self.recv()? {
+            None => Ok(()),
+            Some((m, _)) => Err(m.into_error()),
+        }
+    }
+}
+
+impl Msg {
+    /// The error a message stands for where another was expected: the
+    /// child's own report, or a protocol error.
+    pub fn into_error(self) -> Error {
+        match self {
+            Msg::Error {
+                step,
+                errno,
+                path,
+                msg,
+            } => Error::Child {
                 step,
                 path,
                 msg,
                 errno,
-            }),
-            Some((m, _)) => Err(Error::Other(format!(
-                "sync protocol error: expected {want:?}, got {m:?}"
-            ))),
-            None => Err(Error::Other(format!(
-                "sync protocol error: the other side hung up while waiting for {want:?}"
-            ))),
+            },
+            m => Error::Other(format!("sync protocol error: unexpected {m:?}")),
         }
     }
 }
