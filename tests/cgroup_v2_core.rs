@@ -3,8 +3,11 @@
 //! cgroup2 mount of a hybrid host at /sys/fs/cgroup/unified, both directly
 //! and through cella's library (`CgroupPaths`, `devices_bpf`).
 
+mod common;
+
 use cella::cgroups::devices_bpf::{install_rules, parse_rule, program, rules_for, Rule};
 use cella::cgroups::{CgroupPaths, Hierarchy};
+use common::wait_until;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,19 +41,6 @@ fn unified() -> &'static Path {
         st.f_type
     );
     Path::new(UNIFIED)
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

@@ -97,24 +97,12 @@ fn stdio_is_passed_through() {
 #[test]
 fn terminal_is_sent_over_the_console_socket() {
     let t = TestEnv::new("console");
-    let sock = t.path().join("console.sock");
-    let server = console_server(&sock);
     let script = "tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-ttys; echo END";
     let mut b = t.shared_bundle(&["sh", "-c", script]);
     b.terminal(true);
     let id = t.id();
     let _g = t.guard(&id);
-    let out = t
-        .cli
-        .create(&id, &b, &["--console-socket", sock.to_str().unwrap()]);
-    assert_eq!(out.code, 0, "{out}");
-    let master = server
-        .join()
-        .unwrap()
-        .unwrap_or_else(|e| panic!("console socket: {e}"));
-    let s = t.cli.start(&id);
-    assert_eq!(s.code, 0, "{s}");
-    let text = read_pty(master, "END");
+    let (out, text) = run_with_console(&t, &b, &id, "END");
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
     assert!(
         lines.first().is_some_and(|l| l.starts_with("/dev/pts/")),

@@ -9,9 +9,8 @@ use common::*;
 use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
 use serde_json::{json, Value};
 use std::fs;
-use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -238,39 +237,6 @@ fn seccomp_notify_without_listener_path_is_refused() {
         &b,
         &["linux.seccomp", "SCMP_ACT_NOTIFY", "listenerPath"],
     );
-}
-
-/// Receives one message and the file descriptor sent with it.
-fn recv_msg_with_fd(stream: &UnixStream) -> Result<(Vec<u8>, OwnedFd), String> {
-    let mut data = vec![0u8; 1 << 16];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let mut control = [0u64; 16];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(format!("recvmsg: {}", std::io::Error::last_os_error()));
-    }
-    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    if cmsg.is_null() || unsafe { (*cmsg).cmsg_type } != libc::SCM_RIGHTS {
-        return Err("the message carried no file descriptor".into());
-    }
-    if unsafe { (*cmsg).cmsg_len } != unsafe { libc::CMSG_LEN(4) } as usize {
-        return Err("the message carried more than one file descriptor".into());
-    }
-    let fd: libc::c_int = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
-    data.truncate(n as usize);
-    // The rest of the message, if the stream split it, up to EOF.
-    let mut rest = Vec::new();
-    let _ = (&*stream).read_to_end(&mut rest);
-    data.extend(rest);
-    Ok((data, unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// A seccomp agent on `path`: takes the listener message and fd, then

@@ -204,24 +204,12 @@ fn configured_char_device_is_created_and_usable() {
 #[test]
 fn terminal_is_bound_on_dev_console() {
     let t = TestEnv::new("dev_console");
-    let sock = t.path().join("console.sock");
-    let server = console_server(&sock);
     let script = "tty; stat -c '%F|%t|%T' /dev/console; echo END";
     let mut b = t.shared_bundle(&["sh", "-c", script]);
     b.terminal(true);
     let id = t.id();
     let _g = t.guard(&id);
-    let out = t
-        .cli
-        .create(&id, &b, &["--console-socket", sock.to_str().unwrap()]);
-    assert_eq!(out.code, 0, "{out}");
-    let master = server
-        .join()
-        .unwrap()
-        .unwrap_or_else(|e| panic!("console socket: {e}"));
-    let s = t.cli.start(&id);
-    assert_eq!(s.code, 0, "{s}");
-    let text = read_pty(master, "END");
+    let (_, text) = run_with_console(&t, &b, &id, "END");
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
     assert!(lines.len() >= 3, "{text:?}");
     let pts = lines[0].strip_prefix("/dev/pts/");

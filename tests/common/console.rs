@@ -1,5 +1,5 @@
-//! Receiving the pty master a runtime sends over `--console-socket`.
-//! (tests/process.rs has its own copy of these helpers.)
+//! Receiving the pty master a runtime sends over `--console-socket`, and
+//! other fds sent with SCM_RIGHTS (the seccomp listener).
 
 use super::CMD_TIMEOUT;
 use std::fs::File;
@@ -12,7 +12,13 @@ use std::time::{Duration, Instant};
 
 /// Receives one file descriptor sent with SCM_RIGHTS.
 pub fn recv_fd(stream: &UnixStream) -> Result<OwnedFd, String> {
-    let mut data = [0u8; 512];
+    recv_msg_with_fd(stream).map(|(_, fd)| fd)
+}
+
+/// Receives one message, the file descriptor sent with it, and the rest of
+/// the stream up to EOF (a long message may arrive in pieces).
+pub fn recv_msg_with_fd(stream: &UnixStream) -> Result<(Vec<u8>, OwnedFd), String> {
+    let mut data = vec![0u8; 1 << 16];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
         iov_len: data.len(),
@@ -30,14 +36,47 @@ pub fn recv_fd(stream: &UnixStream) -> Result<OwnedFd, String> {
     }
     let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     if cmsg.is_null() {
-        return Err("message carried no file descriptor".into());
+        return Err("the message carried no file descriptor".into());
     }
     let (level, kind) = unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type) };
     if level != libc::SOL_SOCKET || kind != libc::SCM_RIGHTS {
         return Err(format!("unexpected control message {level}/{kind}"));
     }
+    if unsafe { (*cmsg).cmsg_len } != unsafe { libc::CMSG_LEN(4) } as usize {
+        return Err("the message carried more than one file descriptor".into());
+    }
     let fd: libc::c_int = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    data.truncate(n as usize);
+    let mut rest = Vec::new();
+    let _ = (&*stream).read_to_end(&mut rest);
+    data.extend(rest);
+    Ok((data, fd))
+}
+
+/// Creates container `id` from `b` (which must have `terminal: true`) with
+/// a console socket, starts it, and returns what it wrote to its terminal
+/// up to `marker`, with the output of `create` (which must not carry the
+/// terminal's text).
+pub fn run_with_console(
+    t: &super::TestEnv,
+    b: &super::Bundle,
+    id: &str,
+    marker: &str,
+) -> (super::Output, String) {
+    let sock = t.path().join(format!("console-{id}.sock"));
+    let server = console_server(&sock);
+    let out = t
+        .cli
+        .create(id, b, &["--console-socket", sock.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out}");
+    let master = server
+        .join()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("console socket: {e}"));
+    let s = t.cli.start(id);
+    assert_eq!(s.code, 0, "{s}");
+    (out, read_pty(master, marker))
 }
 
 /// Accepts one connection on `path` (within `CMD_TIMEOUT`) in a thread

@@ -23,7 +23,7 @@ pub use cgroup::{
     unified_layout, v1_or_v2,
 };
 pub use cli::{exit_code, Cli, Output, Running};
-pub use console::{console_server, read_pty, recv_fd};
+pub use console::{console_server, read_pty, recv_fd, recv_msg_with_fd, run_with_console};
 pub use leftovers::host_leftovers;
 pub use rootfs::{busybox_rootfs, copy_rootfs};
 
