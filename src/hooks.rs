@@ -57,6 +57,8 @@ fn run_one(kind: &'static str, h: &Hook, input: &[u8]) -> Result<()> {
             out.try_clone().map_err(|e| fail(e.to_string()))?,
         ))
         .stderr(Stdio::from(err_out));
+    // Its own process group, so a timeout ends whatever the hook started.
+    cmd.process_group(0);
     let mut child = cmd
         .spawn()
         .map_err(|e| fail(format!("cannot be started: {e}")))?;
@@ -83,6 +85,8 @@ fn run_one(kind: &'static str, h: &Hook, input: &[u8]) -> Result<()> {
             }
         };
         if ready == 0 {
+            let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+            let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
             let _ = child.kill();
             let _ = child.wait();
             return Err(fail(format!("timed out after {secs}s")));

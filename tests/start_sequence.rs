@@ -107,6 +107,45 @@ fn hook_timeout_fails_create_quickly_and_leaves_nothing() {
     assert_failed_cleanly(&t, &id, &b);
 }
 
+/// A timed-out hook is killed with everything it started (its process
+/// group), not just the hook process itself.
+#[test]
+fn hook_timeout_kills_what_the_hook_started() {
+    let t = TestEnv::new("hook_timeout_group");
+    let id = t.id();
+    let pid_file = t.dir("hook").join("child.pid");
+    let script = format!("sleep 30 & echo $! > {}; sleep 5", pid_file.display());
+    let mut b = t.bundle(&["sleep", "1000"]);
+    b.hook("createRuntime", "/bin/sh", &["sh", "-c", &script], &[]);
+    b.config["hooks"]["createRuntime"][0]["timeout"] = json!(1);
+    let _g = t.guard(&id);
+    let out = t.cli.create(&id, &b, &[]);
+    assert_ne!(
+        out.code, 0,
+        "create succeeded despite the hook timeout: {out}"
+    );
+    let child: i32 = fs::read_to_string(&pid_file)
+        .expect("the hook wrote its child's pid")
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = wait_until(Duration::from_secs(5), || {
+        fs::read_to_string(format!("/proc/{child}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+    });
+    if !gone {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &child.to_string()])
+            .status();
+    }
+    assert!(
+        gone,
+        "the hook's background child {child} survived the timeout"
+    );
+    assert_failed_cleanly(&t, &id, &b);
+}
+
 // ------------------------------------------------------------ namespaces
 
 #[test]
