@@ -404,3 +404,44 @@ fn program_checks_rules_last_to_first_and_denies_by_default() {
     assert_eq!(p[7] & 0xff, EXIT);
     assert_eq!(p.len(), 6 + 2);
 }
+
+/// clone3(CLONE_INTO_CGROUP) starts the child inside the cgroup directly,
+/// with no cgroup.procs write (what cella does on pure cgroup v2 hosts).
+#[test]
+fn clone_into_cgroup_starts_the_child_in_the_cgroup() {
+    use cella::sys::{clone_into_cgroup, Forked};
+    use std::os::fd::AsFd;
+    let dir = V2Dir::new("clone3");
+    let handle = fs::File::open(dir.path()).unwrap();
+    let pid = match clone_into_cgroup(0, handle.as_fd()).expect("clone3 into the cgroup") {
+        // The child only waits to be killed: nothing here may allocate or
+        // lock, as the test process has other threads.
+        Forked::Child => loop {
+            nix::unistd::pause();
+        },
+        Forked::Parent(pid) => pid,
+    };
+    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let procs = dir.file("cgroup.procs");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        cgroup
+            .lines()
+            .any(|l| l.starts_with("0::") && l.ends_with(&name)),
+        "the child's /proc/PID/cgroup does not name {name}: {cgroup}"
+    );
+    assert!(
+        procs.lines().any(|l| l.trim() == pid.to_string()),
+        "cgroup.procs: {procs}"
+    );
+}

@@ -122,6 +122,14 @@ impl CgroupPaths {
         })
     }
 
+    /// The cgroup v2 directory, for `clone3(CLONE_INTO_CGROUP)`.
+    pub fn v2_dir(&self) -> Option<&Path> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.v2)
+            .map(|h| h.dir.as_path())
+    }
+
     /// Whether this is a pure cgroup v2 host.
     pub fn unified_only(&self) -> bool {
         self.hierarchies.iter().all(|h| h.v2)
@@ -170,7 +178,13 @@ impl CgroupPaths {
 
     /// Move `pid` into the cgroup on every hierarchy.
     pub fn add_pid(&self, pid: i32) -> Result<()> {
-        for h in &self.hierarchies {
+        self.add_pid_to(pid, true)
+    }
+
+    /// Move `pid` in on every hierarchy, or only the v1 ones when it was
+    /// born in the v2 directory (`CLONE_INTO_CGROUP`).
+    pub fn add_pid_to(&self, pid: i32, v2_too: bool) -> Result<()> {
+        for h in self.hierarchies.iter().filter(|h| v2_too || !h.v2) {
             let f = h.dir.join("cgroup.procs");
             fs::write(&f, pid.to_string())
                 .map_err(|e| Error::io("cannot move process into cgroup", f, e))?;

@@ -159,7 +159,32 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
         .and_then(|x| x.seccomp().as_ref())
         .map(crate::security::seccomp::compile)
         .transpose()?;
-    let pid = clone_child(l, &plan, &cgroup, child_end, fifo, filter.as_ref())?;
+    // On a pure cgroup v2 host the cgroup is made first and the child is
+    // born in it (clone3 CLONE_INTO_CGROUP): no migration, no wait for the
+    // kernel's cgroup write lock. Elsewhere the v1 hierarchies need a
+    // write after the clone anyway, so the cgroup is made while the child
+    // sets up its namespaces (below).
+    let early = cgroup.unified_only();
+    if early {
+        cgroup.create()?;
+        guard.cgroup = Some(cgroup.clone());
+        if let Some(res) = linux.and_then(|x| x.resources().as_ref()) {
+            crate::cgroups::apply_resources(&cgroup, res, Some(&device_rules(l.spec())))?;
+        }
+    }
+    let v2_dir = match cgroup.v2_dir().filter(|_| early) {
+        Some(d) => Some(File::open(d).map_err(|e| Error::io("cannot open cgroup", d, e))?),
+        None => None,
+    };
+    let (pid, born_in_cgroup) = clone_child(
+        l,
+        &plan,
+        &cgroup,
+        child_end,
+        fifo,
+        filter.as_ref(),
+        v2_dir.as_ref(),
+    )?;
     guard.pid = Some(pid);
 
     if plan.new_user {
@@ -174,12 +199,14 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
     // it is moved in (the first move waits for an RCU grace period); it
     // forks nothing and unshares its cgroup namespace only after `Placed`.
     parent_end.send(&Msg::Go { pid })?;
-    cgroup.create()?;
-    guard.cgroup = Some(cgroup.clone());
-    if let Some(res) = linux.and_then(|x| x.resources().as_ref()) {
-        crate::cgroups::apply_resources(&cgroup, res, Some(&device_rules(l.spec())))?;
+    if !early {
+        cgroup.create()?;
+        guard.cgroup = Some(cgroup.clone());
+        if let Some(res) = linux.and_then(|x| x.resources().as_ref()) {
+            crate::cgroups::apply_resources(&cgroup, res, Some(&device_rules(l.spec())))?;
+        }
     }
-    cgroup.add_pid(pid)?;
+    cgroup.add_pid_to(pid, !born_in_cgroup)?;
     parent_end.send(&Msg::Placed)?;
 
     if l.has_runtime_hooks() {
@@ -293,7 +320,8 @@ fn clone_child(
     child_end: Channel,
     fifo: Option<OwnedFd>,
     seccomp: Option<&crate::security::seccomp::Filter>,
-) -> Result<i32> {
+    into_cgroup: Option<&File>,
+) -> Result<(i32, bool)> {
     let restore: Vec<(CloneFlags, File)> = plan
         .join_before_clone
         .iter()
@@ -330,9 +358,21 @@ fn clone_child(
         }
         Ok(())
     };
-    match sys::clone_fork(plan.clone.bits() as libc::c_ulong) {
+    let flags = plan.clone.bits() as libc::c_ulong;
+    let (forked, born_in_cgroup) = match into_cgroup {
+        Some(dir) => match sys::clone_into_cgroup(flags, dir.as_fd()) {
+            // Kernels before 5.7, or a cgroup that refuses it: fall back.
+            Err(e) => {
+                tracing::debug!("clone3(CLONE_INTO_CGROUP) failed ({e}); using clone");
+                (sys::clone_fork(flags), false)
+            }
+            ok => (ok, true),
+        },
+        None => (sys::clone_fork(flags), false),
+    };
+    match forked {
         Ok(Forked::Child) => init::run(l, plan, cgroup, child_end, fifo, seccomp),
-        Ok(Forked::Parent(pid)) => restore_runtime().map(|_| pid),
+        Ok(Forked::Parent(pid)) => restore_runtime().map(|_| (pid, born_in_cgroup)),
         Err(e) => {
             restore_runtime()?;
             Err(Error::sys("cannot clone container init", e))
