@@ -10,7 +10,7 @@
 //! exec can reap it. Both stay non-dumpable until exec, so nothing in the
 //! container can reach the runtime binary through /proc/PID/exe.
 
-use super::init::{apply_process, report_and_exit, Step};
+use super::init::{apply_process, await_go, report_and_exit, Step};
 use super::sync::{self, Channel, Msg};
 use crate::error::{Context, Error, Result};
 use crate::state::{self, Status, Store};
@@ -256,13 +256,7 @@ fn helper_main(
         nix::sys::prctl::set_dumpable(false)
             .ctx("prctl(PR_SET_DUMPABLE)")
             .step("dumpable")?;
-        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-            .ctx("prctl")
-            .step("pdeathsig")?;
-        match ch.recv().step("sync")? {
-            Some((Msg::Go { .. }, _)) => {}
-            _ => std::process::exit(1),
-        }
+        await_go(ch)?;
         if !join.is_empty() {
             nix::sched::setns(pidfd.as_fd(), join)
                 .ctx("cannot join the container's namespaces")
@@ -304,13 +298,7 @@ fn process_main(
     seccomp: Option<&crate::security::seccomp::Filter>,
 ) -> ! {
     let run = || -> std::result::Result<std::convert::Infallible, super::init::StepError> {
-        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-            .ctx("prctl")
-            .step("pdeathsig")?;
-        match ch.recv().step("sync")? {
-            Some((Msg::Go { .. }, _)) => {}
-            _ => std::process::exit(1),
-        }
+        await_go(ch)?;
         let p = &o.process;
         if p.terminal() == Some(true) {
             let pty = crate::console::open_pty().step("console")?;

@@ -96,14 +96,7 @@ fn setup(
     nix::sys::prctl::set_dumpable(false)
         .ctx("prctl(PR_SET_DUMPABLE)")
         .step("dumpable")?;
-    // If the runtime dies before init is complete, so does init.
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-        .ctx("prctl")
-        .step("pdeathsig")?;
-    let host_pid = match ch.recv().step("sync")? {
-        Some((Msg::Go { pid }, _)) => pid,
-        _ => std::process::exit(1),
-    };
+    let host_pid = await_go(ch)?;
 
     // Namespaces: user first, then the ones joined by path, then new ones.
     if let Some(path) = &plan.join_user {
@@ -226,6 +219,19 @@ fn setup(
     }
     crate::signals::reset_for_exec().step("signals")?;
     Err(process::exec(&exe, args, &env)).step("exec")
+}
+
+/// Die with the runtime until set-up is complete, and wait for its `Go`;
+/// returns the pid the runtime sees us as. A runtime that hangs up instead
+/// has failed and reported it: just exit.
+pub(super) fn await_go(ch: &Channel) -> std::result::Result<i32, StepError> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .ctx("prctl")
+        .step("pdeathsig")?;
+    match ch.recv().step("sync")? {
+        Some((Msg::Go { pid }, _)) => Ok(pid),
+        _ => std::process::exit(1),
+    }
 }
 
 /// The process's own attributes, last before exec: rlimits, the program's
