@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
@@ -67,6 +67,9 @@ pub struct Record {
     pub shared_pid_ns: bool,
     #[serde(default)]
     pub poststop: Vec<Hook>,
+    /// Run by `start`, after the container's program has started.
+    #[serde(default)]
+    pub poststart: Vec<Hook>,
     /// The container's process, the base of what `exec` runs.
     #[serde(default)]
     pub process: Option<Process>,
@@ -83,10 +86,6 @@ pub struct Store {
 impl Store {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Store { root: root.into() }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {

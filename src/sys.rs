@@ -96,15 +96,6 @@ pub fn open_pty_peer(master: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The pty number of a master (`TIOCGPTN`), for naming its peer.
-pub fn pty_number(master: BorrowedFd<'_>) -> nix::Result<u32> {
-    let mut n: libc::c_uint = 0;
-    // SAFETY: TIOCGPTN writes one unsigned int through the pointer, which
-    // points at a live local.
-    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) };
-    Errno::result(ret).map(|_| n)
-}
-
 /// Read a terminal's window size.
 pub fn get_winsize(fd: BorrowedFd<'_>) -> nix::Result<libc::winsize> {
     // SAFETY: winsize is plain old data; all-zero is a valid value.

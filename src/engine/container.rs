@@ -30,7 +30,6 @@ pub struct CreateOptions {
 pub struct Created {
     pub record: Record,
     pub spawned: Spawned,
-    pub bundle: Bundle,
 }
 
 /// Set up a container up to the point where its init waits to be started.
@@ -89,6 +88,11 @@ fn create_in(
             .as_ref()
             .and_then(|h| h.poststop().clone())
             .unwrap_or_default(),
+        poststart: spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststart().clone())
+            .unwrap_or_default(),
         process: spec.process().clone(),
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
     };
@@ -119,11 +123,7 @@ fn create_in(
         let _ = spawned.cgroup.remove();
         return Err(e);
     }
-    Ok(Created {
-        record,
-        spawned,
-        bundle,
-    })
+    Ok(Created { record, spawned })
 }
 
 /// Write the pid file atomically, with no trailing newline (containerd's
@@ -166,17 +166,8 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     release_fifo(&fifo, rec.pid)?;
     let _ = std::fs::remove_file(&fifo);
     let state = state::oci_state(&rec, Status::Running);
-    if let Some(h) = load_poststart(&rec) {
-        hooks::run_all_warn("poststart", &h, &state);
-    }
+    hooks::run_all_warn("poststart", &rec.poststart, &state);
     Ok(())
-}
-
-/// The poststart hooks live only in the bundle's config; read it again.
-fn load_poststart(rec: &Record) -> Option<Vec<oci_spec::runtime::Hook>> {
-    let data = std::fs::read(rec.bundle.join("config.json")).ok()?;
-    let spec = crate::config::parse(&data).ok()?;
-    spec.hooks().as_ref()?.poststart().clone()
 }
 
 /// Open the fifo for reading and take init's byte. Waits on init's pidfd at
@@ -248,32 +239,23 @@ fn wait_for_exec(fifo: &std::fs::File) {
 /// init exits, then tear down. Returns the exit status to exit with.
 pub fn run(store: &Store, o: &CreateOptions, detach: bool) -> Result<i32> {
     let c = create(store, o, StartMode::Immediate, detach)?;
-    let Created {
-        record,
-        spawned,
-        bundle,
-    } = c;
+    let Created { record, spawned } = c;
     if let Err(e) = exec_now(&spawned) {
         let _ = destroy(store, &record, true);
         return Err(e);
     }
     let state = state::oci_state(&record, Status::Running);
-    if let Some(h) = bundle
-        .spec
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.poststart().as_deref())
-    {
-        hooks::run_all_warn("poststart", h, &state);
-    }
+    hooks::run_all_warn("poststart", &record.poststart, &state);
     if detach {
         return Ok(0);
     }
+    // Whatever happens to the monitor, the container is torn down: a
+    // failed wait must not leave a running container nobody supervises.
     let code =
-        crate::monitor::supervise(spawned.pid, &spawned.signals, spawned.pty_master.as_ref())?;
+        crate::monitor::supervise(spawned.pid, &spawned.signals, spawned.pty_master.as_ref());
     let _lock = store.lock(&record.id)?;
     destroy(store, &record, true)?;
-    Ok(code)
+    code
 }
 
 /// Tell init to exec and wait until it has (the channel closes on exec).
