@@ -114,3 +114,49 @@ fn terminal_is_sent_over_the_console_socket() {
     assert!(!out.stdout.contains("END"));
     t.cli.wait_status(&id, "stopped");
 }
+
+/// `run` in the foreground with a terminal and no console socket: cella
+/// itself proxies its stdin/stdout to the container's pty (here, inside the
+/// pty that `script` gives it, as a user's terminal would) and exits with
+/// the container's status.
+#[test]
+fn foreground_run_proxies_its_own_terminal() {
+    let t = TestEnv::new("fg_tty");
+    let script = "tty; [ -t 0 ] && echo stdin-is-tty; read line; echo got:$line; exit 4";
+    let mut b = t.shared_bundle(&["sh", "-c", script]);
+    b.terminal(true);
+    b.write();
+    let id = t.id();
+    let _g = t.guard(&id);
+    let cmd = format!(
+        "{} --root {} run --bundle {} {}",
+        cella_bin().display(),
+        t.cli.root.display(),
+        b.path_str(),
+        id
+    );
+    let mut child = std::process::Command::new("timeout")
+        .args(["20", "script", "-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/"), "{text:?}");
+    assert!(text.contains("stdin-is-tty"), "{text:?}");
+    assert!(
+        text.contains("got:hello"),
+        "input did not reach the container: {text:?}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{text:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.assert_no_leftovers(&id, &b);
+}
