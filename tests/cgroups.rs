@@ -610,3 +610,70 @@ fn systemd_cgroup_driver_and_slice_paths_are_refused() {
     assert_create_refused(&c, &[], &["systemd", &path]);
     assert_no_cgroup_dirs(&["system.slice", &path]);
 }
+
+/// The container's program must start inside its cgroup on every mounted
+/// hierarchy, v2 included: init moves itself into the v1 ones through
+/// write ends the runtime opened (and is born in the v2 one), so the first
+/// thing the program reads, /proc/self/cgroup, already names the
+/// container's cgroup everywhere.
+fn assert_program_starts_in_its_cgroup(userns: bool) {
+    let name = if userns {
+        "cg-place-userns"
+    } else {
+        "cg-place"
+    };
+    let mut c = Ctr::new(
+        name,
+        "cat /proc/self/cgroup > /out/cg; exec sleep 1000",
+        true,
+    );
+    // Without a cgroup namespace the paths read inside are the host's.
+    c.b.remove_namespace("cgroup");
+    if userns {
+        // Host uid 100000 as the container's root: the write ends must
+        // still work, since the kernel checks the runtime's credentials,
+        // which opened them.
+        c.b.user_namespace(100000, 65536);
+        fs::create_dir_all(c.b.rootfs().join("out")).unwrap();
+        std::os::unix::fs::chown(&c.out, Some(100000), Some(100000)).unwrap();
+    }
+    c.run_detached();
+    let seen = c.wait_out("cg");
+    let want = format!("/{}/{}", c.parent.as_deref().unwrap(), c.id);
+    let mounted: usize = fs::read_to_string("/proc/self/cgroup")
+        .unwrap()
+        .lines()
+        .count();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines.len(), mounted, "one line per hierarchy: {seen}");
+    for l in &lines {
+        assert!(l.ends_with(&want), "not in {want}: {l:?} (all: {seen})");
+    }
+    // The kernel agrees from outside: init is listed in each v1 hierarchy.
+    let pid = c.pid().to_string();
+    for l in &lines {
+        let ctrls = l.split(':').nth(1).unwrap_or("");
+        if ctrls.is_empty() {
+            continue;
+        }
+        let first = ctrls.split(',').next().unwrap();
+        // A named hierarchy (name=systemd) is mounted under its name.
+        let first = first.strip_prefix("name=").unwrap_or(first);
+        let procs = c.read(first, "cgroup.procs");
+        assert!(
+            procs.lines().any(|p| p == pid),
+            "{first}: init {pid} missing from {procs:?}"
+        );
+    }
+    c.finish();
+}
+
+#[test]
+fn program_starts_in_its_cgroup_on_every_hierarchy() {
+    assert_program_starts_in_its_cgroup(false);
+}
+
+#[test]
+fn program_in_a_user_namespace_starts_in_its_cgroup_on_every_hierarchy() {
+    assert_program_starts_in_its_cgroup(true);
+}

@@ -17,7 +17,8 @@ pub use resources::apply as apply_resources;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -44,6 +45,39 @@ pub struct CgroupPaths {
     pub hierarchies: Vec<Hierarchy>,
     #[serde(default)]
     pub created: Vec<PathBuf>,
+}
+
+/// A write end of the container's cgroup, opened by the runtime and written
+/// by the process that is to move: a single-threaded process writing "0"
+/// moves itself.
+///
+/// Why the process moves itself: writing another process's pid to
+/// `cgroup.procs` takes the kernel's global `cgroup_threadgroup_rwsem` for
+/// writing, and the first such write after a quiet spell waits for an RCU
+/// grace period (7-8 ms on this kind of host, longer than everything else
+/// in a container start). A thread moving only itself through a v1 `tasks`
+/// file skips that lock (Linux 6.0 and later; older kernels take it and
+/// the move is merely slower). On cgroup v2 the process is born in its
+/// cgroup instead (`clone3(CLONE_INTO_CGROUP)`), and `cgroup.procs` is only
+/// the fallback.
+///
+/// The kernel checks the credentials a file was opened with, so a child
+/// already in a new user namespace can still use it.
+pub struct JoinFile {
+    pub path: PathBuf,
+    pub v2: bool,
+    pub file: fs::File,
+}
+
+/// Move the calling process, which must be single-threaded, in through
+/// each file.
+pub fn join_self<'a>(files: impl IntoIterator<Item = &'a JoinFile>) -> Result<()> {
+    for f in files {
+        (&f.file)
+            .write_all(b"0")
+            .map_err(|e| Error::io("cannot move process into cgroup", &f.path, e))?;
+    }
+    Ok(())
 }
 
 /// A mounted cgroup filesystem, read from mountinfo.
@@ -148,9 +182,10 @@ impl CgroupPaths {
             })
     }
 
-    /// Create the directories, remembering the ones that did not exist.
-    pub fn create(&mut self) -> Result<()> {
-        for h in &self.hierarchies {
+    /// Create the directories on the hierarchies `pick` selects,
+    /// remembering the ones that did not exist.
+    pub fn create_where(&mut self, pick: impl Fn(&Hierarchy) -> bool) -> Result<()> {
+        for h in self.hierarchies.iter().filter(|h| pick(h)) {
             let mut missing = Vec::new();
             let mut p = h.dir.as_path();
             while !p.exists() {
@@ -176,20 +211,26 @@ impl CgroupPaths {
         Ok(())
     }
 
-    /// Move `pid` into the cgroup on every hierarchy.
-    pub fn add_pid(&self, pid: i32) -> Result<()> {
-        self.add_pid_to(pid, true)
-    }
-
-    /// Move `pid` in on every hierarchy, or only the v1 ones when it was
-    /// born in the v2 directory (`CLONE_INTO_CGROUP`).
-    pub fn add_pid_to(&self, pid: i32, v2_too: bool) -> Result<()> {
-        for h in self.hierarchies.iter().filter(|h| v2_too || !h.v2) {
-            let f = h.dir.join("cgroup.procs");
-            fs::write(&f, pid.to_string())
-                .map_err(|e| Error::io("cannot move process into cgroup", f, e))?;
+    /// Open the write ends through which a process moves itself in (see
+    /// [`JoinFile`]): every v1 hierarchy, and the v2 one when `v2`.
+    pub fn join_files(&self, v2: bool) -> Result<Vec<JoinFile>> {
+        let mut files = Vec::with_capacity(self.hierarchies.len());
+        for h in self.hierarchies.iter().filter(|h| v2 || !h.v2) {
+            // v1: `tasks` moves one thread; v2 has no such file for a
+            // domain cgroup, so there it is cgroup.procs.
+            let path = h.dir.join(if h.v2 { "cgroup.procs" } else { "tasks" });
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(|e| Error::io("cannot open", &path, e))?;
+            files.push(JoinFile {
+                path,
+                v2: h.v2,
+                file,
+            });
         }
-        Ok(())
+        Ok(files)
     }
 
     /// Pids of every process in the container's cgroup.

@@ -79,22 +79,40 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         .transpose()?;
     let (parent_end, child_end) = sync::pair()?;
 
-    let helper = match sys::clone_fork(0).ctx("cannot fork exec helper")? {
+    // Like init, the helper is born in the v2 cgroup and moves itself into
+    // the v1 ones (see cgroups::SelfJoin); the process it forks inherits
+    // them.
+    let v2_dir = match cgroup.v2_dir() {
+        Some(d) => Some(std::fs::File::open(d).map_err(|e| Error::io("cannot open cgroup", d, e))?),
+        None => None,
+    };
+    let join_files = cgroup.join_files(true)?;
+    let (forked, born_in_cgroup) = match &v2_dir {
+        Some(dir) => match sys::clone_into_cgroup(0, dir.as_fd()) {
+            Err(e) => {
+                tracing::debug!("clone3(CLONE_INTO_CGROUP) failed ({e}); using fork");
+                (sys::clone_fork(0), false)
+            }
+            ok => (ok, true),
+        },
+        None => (sys::clone_fork(0), false),
+    };
+    let helper = match forked.ctx("cannot fork exec helper")? {
         Forked::Child => {
             drop(parent_end);
-            helper_main(&child_end, &pidfd, join, o, filter.as_ref())
+            let cg: Vec<_> = join_files
+                .into_iter()
+                .filter(|f| !(born_in_cgroup && f.v2))
+                .collect();
+            helper_main(&child_end, &pidfd, join, &cg, o, filter.as_ref())
         }
         Forked::Parent(pid) => pid,
     };
+    drop((v2_dir, join_files));
     drop(child_end);
     let reap_helper = || {
         let _ = nix::sys::wait::waitpid(Pid::from_raw(helper), None);
     };
-    if let Err(e) = cgroup.add_pid(helper) {
-        let _ = nix::sys::signal::kill(Pid::from_raw(helper), nix::sys::signal::Signal::SIGKILL);
-        reap_helper();
-        return Err(e);
-    }
     parent_end.send(&Msg::Go { pid: helper })?;
     let pid = match parent_end.recv() {
         Ok(Some((Msg::Pid { pid }, _))) => pid,
@@ -249,6 +267,7 @@ fn helper_main(
     ch: &Channel,
     pidfd: &OwnedFd,
     join: CloneFlags,
+    cgroup: &[crate::cgroups::JoinFile],
     o: &ExecOptions,
     seccomp: Option<&crate::security::seccomp::Filter>,
 ) -> ! {
@@ -257,6 +276,7 @@ fn helper_main(
             .ctx("prctl(PR_SET_DUMPABLE)")
             .step("dumpable")?;
         await_go(ch)?;
+        crate::cgroups::join_self(cgroup).step("cgroup")?;
         if !join.is_empty() {
             nix::sched::setns(pidfd.as_fd(), join)
                 .ctx("cannot join the container's namespaces")

@@ -118,9 +118,9 @@ fn setup(
         .ctx("unshare")
         .step("namespaces")?;
     let procfs = crate::procfs::ProcFs::open_private().step("procfs")?;
-    // Nothing below may run before the parent has placed us in the
-    // container's cgroup; the cgroup namespace is rooted there.
-    ch.expect(&Msg::Placed).step("sync")?;
+    // Nothing below may run outside the container's cgroup, and the cgroup
+    // namespace is rooted there.
+    join_cgroup(ch).step("cgroup")?;
     if plan.unshare.contains(cgroupns) {
         nix::sched::unshare(cgroupns)
             .ctx("unshare(CLONE_NEWCGROUP)")
@@ -219,6 +219,30 @@ fn setup(
     }
     crate::signals::reset_for_exec().step("signals")?;
     Err(process::exec(&exe, args, &env)).step("exec")
+}
+
+/// Wait for the parent's `Placed` and move into the cgroup through the
+/// write ends it carries.
+fn join_cgroup(ch: &Channel) -> Result<()> {
+    match ch.recv_fds()? {
+        Some((Msg::Placed { files }, fds)) if files.len() == fds.len() => {
+            let files: Vec<_> = files
+                .into_iter()
+                .zip(fds)
+                .map(|(path, fd)| crate::cgroups::JoinFile {
+                    path: path.into(),
+                    v2: false,
+                    file: fd.into(),
+                })
+                .collect();
+            crate::cgroups::join_self(&files)
+        }
+        Some((Msg::Placed { .. }, _)) => Err(Error::Other(
+            "sync protocol error: Placed without its cgroup files".into(),
+        )),
+        Some((m, _)) => Err(m.into_error()),
+        None => std::process::exit(1),
+    }
 }
 
 /// Die with the runtime until set-up is complete, and wait for its `Go`;

@@ -6,11 +6,14 @@
 //! parent                                  child (init)
 //! block signals, signalfd
 //! socketpair, exec fifo
+//! make the v2 cgroup
 //! clone(user, pid) ---------------------> wait for Go
+//!   (clone3 into the v2 cgroup)
 //! write id maps
 //! Go ----------------------------------> join/unshare namespaces
-//! cgroup: create, limits, move child in    (but not cgroup), private procfs
-//! Placed ------------------------------> unshare cgroup namespace
+//! make the v1 cgroups, limits             (but not cgroup), private procfs
+//! Placed + write ends -----------------> move itself in, unshare cgroup
+//!                                          namespace
 //!                  <-------------------- NamespacesReady (only if hooks)
 //! prestart, createRuntime hooks
 //! HooksDone ---------------------------> rootfs, hooks, pivot_root,
@@ -34,7 +37,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use sync::{Channel, Msg};
@@ -159,20 +162,15 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
         .and_then(|x| x.seccomp().as_ref())
         .map(crate::security::seccomp::compile)
         .transpose()?;
-    // On a pure cgroup v2 host the cgroup is made first and the child is
-    // born in it (clone3 CLONE_INTO_CGROUP): no migration, no wait for the
-    // kernel's cgroup write lock. Elsewhere the v1 hierarchies need a
-    // write after the clone anyway, so the cgroup is made while the child
-    // sets up its namespaces (below).
-    let early = cgroup.unified_only();
-    if early {
-        cgroup.create()?;
-        guard.cgroup = Some(cgroup.clone());
-        if let Some(res) = linux.and_then(|x| x.resources().as_ref()) {
-            crate::cgroups::apply_resources(&cgroup, res, Some(&device_rules(l.spec())))?;
-        }
-    }
-    let v2_dir = match cgroup.v2_dir().filter(|_| early) {
+    // Only the v2 directory is made before the clone: the child is born in
+    // it (clone3 CLONE_INTO_CGROUP). The rest of the cgroup is made while
+    // the child creates its namespaces, and the child then moves itself
+    // into the v1 hierarchies, so nobody waits for the kernel's global
+    // migration lock (see cgroups::JoinFile).
+    let made = cgroup.create_where(|h| h.v2);
+    guard.cgroup = Some(cgroup.clone());
+    made?;
+    let v2_dir = match cgroup.v2_dir() {
         Some(d) => Some(File::open(d).map_err(|e| Error::io("cannot open cgroup", d, e))?),
         None => None,
     };
@@ -186,6 +184,7 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
         v2_dir.as_ref(),
     )?;
     guard.pid = Some(pid);
+    drop(v2_dir);
 
     if plan.new_user {
         let linux = linux.ok_or_else(|| Error::Config("no linux section".into()))?;
@@ -195,19 +194,18 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
             linux.gid_mappings().as_deref().unwrap_or(&[]),
         )?;
     }
-    // The child may now create its namespaces while the cgroup is made and
-    // it is moved in (the first move waits for an RCU grace period); it
-    // forks nothing and unshares its cgroup namespace only after `Placed`.
     parent_end.send(&Msg::Go { pid })?;
-    if !early {
-        cgroup.create()?;
-        guard.cgroup = Some(cgroup.clone());
-        if let Some(res) = linux.and_then(|x| x.resources().as_ref()) {
-            crate::cgroups::apply_resources(&cgroup, res, Some(&device_rules(l.spec())))?;
-        }
+    let made = cgroup.create_where(|h| !h.v2);
+    guard.cgroup = Some(cgroup.clone());
+    made?;
+    if let Some(res) = linux.and_then(|x| x.resources().as_ref()) {
+        crate::cgroups::apply_resources(&cgroup, res, Some(&device_rules(l.spec())))?;
     }
-    cgroup.add_pid_to(pid, !born_in_cgroup)?;
-    parent_end.send(&Msg::Placed)?;
+    let join = cgroup.join_files(!born_in_cgroup)?;
+    let paths = join.iter().map(|f| f.path.display().to_string()).collect();
+    let fds: Vec<_> = join.iter().map(|f| f.file.as_raw_fd()).collect();
+    parent_end.send_with_fds(&Msg::Placed { files: paths }, &fds)?;
+    drop(join);
 
     if l.has_runtime_hooks() {
         parent_end.expect(&Msg::NamespacesReady)?;

@@ -15,12 +15,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Msg {
     // parent -> child
-    /// Id maps are written and the child is in its cgroup: go on. Carries
-    /// the child's pid as the host sees it, for hook state.
+    /// Id maps are written: go on. Carries the child's pid as the host sees
+    /// it, for hook state.
     Go { pid: i32 },
-    /// The child is in its cgroup: it may unshare its cgroup namespace and
-    /// go on.
-    Placed,
+    /// The cgroup is made and limited. Carries, in order, the files
+    /// attached: one write end per hierarchy the child still has to move
+    /// itself into (see `cgroups::JoinFile`).
+    Placed { files: Vec<String> },
     /// The runtime-namespace hooks (prestart, createRuntime) have run.
     HooksDone,
     /// `run`: exec now, without waiting on the exec fifo.
@@ -45,6 +46,10 @@ pub enum Msg {
         msg: String,
     },
 }
+
+/// The most descriptors one message carries: one per mounted cgroup
+/// hierarchy (a v1 host has at most about fifteen).
+const MAX_FDS: usize = 32;
 
 pub struct Channel {
     fd: OwnedFd,
@@ -73,15 +78,19 @@ impl Channel {
     }
 
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+        match fd {
+            Some(fd) => self.send_with_fds(msg, &[fd]),
+            None => self.send_with_fds(msg, &[]),
+        }
+    }
+
+    pub fn send_with_fds(&self, msg: &Msg, fds: &[RawFd]) -> Result<()> {
         let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
         let iov = [IoSlice::new(&data)];
-        let fds;
-        let cmsg: Vec<ControlMessage> = match fd {
-            Some(fd) => {
-                fds = [fd];
-                vec![ControlMessage::ScmRights(&fds)]
-            }
-            None => Vec::new(),
+        let cmsg: Vec<ControlMessage> = if fds.is_empty() {
+            Vec::new()
+        } else {
+            vec![ControlMessage::ScmRights(fds)]
         };
         sendmsg::<()>(
             self.fd.as_raw_fd(),
@@ -97,9 +106,14 @@ impl Channel {
     /// The next message, or `None` when the other side has gone (closed
     /// its end, exec'd or died).
     pub fn recv(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        Ok(self.recv_fds()?.map(|(m, fds)| (m, fds.into_iter().next())))
+    }
+
+    /// Like [`Channel::recv`], with every descriptor the message carried.
+    pub fn recv_fds(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>> {
         let mut buf = vec![0u8; 8192];
-        let mut cbuf = nix::cmsg_space!([RawFd; 1]);
-        let (n, fd) = loop {
+        let mut cbuf = nix::cmsg_space!([RawFd; MAX_FDS]);
+        let (n, fds) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(
                 self.fd.as_raw_fd(),
@@ -108,13 +122,18 @@ impl Channel {
                 MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
                 Ok(r) => {
-                    let mut fd = None;
+                    if r.flags.contains(MsgFlags::MSG_CTRUNC) {
+                        return Err(Error::Other(
+                            "sync protocol error: descriptors were truncated".into(),
+                        ));
+                    }
+                    let mut fds = Vec::new();
                     for c in r.cmsgs().ctx("bad control message on sync socket")? {
-                        if let ControlMessageOwned::ScmRights(fds) = c {
-                            fd = fds.first().map(|&f| owned(f));
+                        if let ControlMessageOwned::ScmRights(got) = c {
+                            fds.extend(got.into_iter().map(owned));
                         }
                     }
-                    break (r.bytes, fd);
+                    break (r.bytes, fds);
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(Error::sys("cannot read sync socket", e)),
@@ -125,7 +144,7 @@ impl Channel {
         }
         let msg = serde_json::from_slice(&buf[..n])
             .map_err(|e| Error::Other(format!("bad message on sync socket: {e}")))?;
-        Ok(Some((msg, fd)))
+        Ok(Some((msg, fds)))
     }
 
     /// Wait for one specific message; an error message or EOF becomes an
