@@ -17,7 +17,7 @@ if [ -n "$need" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need >/dev/null; }
 fi
-cargo build --release --quiet
+./scripts/build-release.sh --quiet
 CELLA=$PWD/target/release/cella
 RUNC=$(command -v runc)
 OUT=$PWD/bench/out

@@ -12,7 +12,7 @@ if ! dpkg-query -W -f='${Status}' libseccomp-dev 2>/dev/null | grep -q "ok insta
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q libseccomp-dev pkg-config >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libseccomp-dev pkg-config >/dev/null; }
 fi
-cargo build --release --quiet
+./scripts/build-release.sh --quiet
 cella=$PWD/target/release/cella
 
 bundle=$(mktemp -d /tmp/cella-demo.XXXXXX)
