@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, PartialEq)]
 pub struct UpdateArgs {
     /// Container id
     pub id: String,
@@ -54,7 +54,7 @@ pub struct UpdateArgs {
     pub blkio_weight: Option<u16>,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, PartialEq)]
 pub struct EventsArgs {
     /// Container id
     pub id: String,
@@ -66,7 +66,7 @@ pub struct EventsArgs {
     pub interval: String,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, PartialEq)]
 pub struct PsArgs {
     /// Container id
     pub id: String,

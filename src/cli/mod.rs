@@ -2,13 +2,14 @@
 //! podman, containerd and CRI-O can drive it unchanged.
 
 mod cgroup_cmds;
+mod fast;
 mod oci;
 
 use crate::logging::{self, Format};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, PartialEq)]
 #[command(
     name = "cella",
     version,
@@ -38,7 +39,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, PartialEq)]
 pub enum Command {
     /// Write a default config.json into the bundle directory
     Spec(oci::SpecArgs),
@@ -76,7 +77,8 @@ pub enum Command {
 
 /// Parse arguments, run the command, and return the process exit status.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = fast::parse(&args).unwrap_or_else(|| Cli::parse_from(&args));
     let format = if cli.log_format == "json" {
         Format::Json
     } else {

@@ -9,13 +9,13 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, PartialEq)]
 pub struct IdArg {
     /// Container id
     pub id: String,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, PartialEq)]
 pub struct SpecArgs {
     /// Bundle directory to write config.json into
     #[arg(long, short, default_value = ".")]
@@ -25,7 +25,7 @@ pub struct SpecArgs {
     pub rootless: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, PartialEq)]
 pub struct CreateArgs {
     /// Container id
     pub id: String,
@@ -49,7 +49,7 @@ pub struct CreateArgs {
     pub preserve_fds: u32,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, PartialEq)]
 pub struct RunArgs {
     #[command(flatten)]
     pub create: CreateArgs,
@@ -58,7 +58,7 @@ pub struct RunArgs {
     pub detach: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, PartialEq)]
 pub struct ListArgs {
     /// Output format
     #[arg(long, short, default_value = "table", value_parser = ["table", "json"])]
@@ -68,7 +68,7 @@ pub struct ListArgs {
     pub quiet: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, PartialEq)]
 pub struct KillArgs {
     /// Container id
     pub id: String,
@@ -80,7 +80,7 @@ pub struct KillArgs {
     pub all: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, PartialEq)]
 pub struct DeleteArgs {
     /// Container id
     pub id: String,
@@ -89,7 +89,7 @@ pub struct DeleteArgs {
     pub force: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, PartialEq)]
 pub struct ExecArgs {
     /// Container id
     pub id: String,

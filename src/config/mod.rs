@@ -47,6 +47,12 @@ impl Bundle {
 
 /// Parse a config, naming the JSON path of the first bad field.
 pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
+    // The plain parser first: the path-tracking one is a second copy of
+    // every Deserialize impl, worth running (and paging in) only to explain
+    // a config that is wrong.
+    if let Ok(spec) = serde_json::from_slice(data) {
+        return Ok(spec);
+    }
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

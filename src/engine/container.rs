@@ -96,7 +96,9 @@ fn create_in(
         process: spec.process().clone(),
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
     };
-    store.save(&record)?;
+    // state.json is written once, when init exists: until then the claimed
+    // directory alone stands for the container (hidden from `list`;
+    // `delete --force` removes it), as with runc.
     let launch = Launch {
         id: &o.id,
         bundle: &bundle,
