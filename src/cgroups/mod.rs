@@ -186,22 +186,7 @@ impl CgroupPaths {
     /// remembering the ones that did not exist.
     pub fn create_where(&mut self, pick: impl Fn(&Hierarchy) -> bool) -> Result<()> {
         for h in self.hierarchies.iter().filter(|h| pick(h)) {
-            let mut missing = Vec::new();
-            let mut p = h.dir.as_path();
-            while !p.exists() {
-                missing.push(p.to_path_buf());
-                match p.parent() {
-                    Some(parent) => p = parent,
-                    None => break,
-                }
-            }
-            for dir in missing.into_iter().rev() {
-                match fs::create_dir(&dir) {
-                    Ok(()) => self.created.push(dir),
-                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(Error::io("cannot create cgroup", dir, e)),
-                }
-            }
+            mkdir_p(&h.dir, &mut self.created)?;
             if h.v2 {
                 enable_v2_controllers(&h.dir);
             } else if h.has("cpuset") {
@@ -312,6 +297,26 @@ impl CgroupPaths {
             let _ = fs::remove_dir(p);
         }
         Ok(())
+    }
+}
+
+/// mkdir, making missing parents first; each directory made is added to
+/// `created`. The leaf is tried first: its parents usually exist.
+fn mkdir_p(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            created.push(dir.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => match dir.parent() {
+            Some(parent) if parent != dir => {
+                mkdir_p(parent, created)?;
+                mkdir_p(dir, created)
+            }
+            _ => Err(Error::io("cannot create cgroup", dir, e)),
+        },
+        Err(e) => Err(Error::io("cannot create cgroup", dir, e)),
     }
 }
 

@@ -10,6 +10,7 @@ use oci_spec::runtime::{
     LinuxThrottleDevice,
 };
 use std::fs;
+use std::path::Path;
 
 /// Devices every container may use whatever its rules say (the set runc
 /// and crun allow): mknod of anything, null, zero, full, tty, random,
@@ -365,21 +366,21 @@ fn slice<T>(v: &Option<Vec<T>>) -> &[T] {
 /// become an eBPF program (see `devices_bpf`).
 fn apply_devices(paths: &CgroupPaths, rules: &[LinuxDeviceCgroup], extra: &[String]) -> Result<()> {
     if let Some(h) = paths.hierarchies.iter().find(|h| h.has("devices")) {
-        write(h, "devices.deny", "a")?;
+        // One open per file: the kernel takes one rule per write, and a
+        // start writes a dozen of them.
+        let deny = Writer::open(h, "devices.deny")?;
+        let allow = Writer::open(h, "devices.allow")?;
+        deny.write("a")?;
         for rule in rules {
-            let file = if rule.allow() {
-                "devices.allow"
-            } else {
-                "devices.deny"
-            };
-            write(h, file, &device_rule(rule))?;
+            let file = if rule.allow() { &allow } else { &deny };
+            file.write(&device_rule(rule))?;
         }
         for line in DEFAULT_ALLOWED
             .iter()
             .copied()
             .chain(extra.iter().map(String::as_str))
         {
-            write(h, "devices.allow", line)?;
+            allow.write(line)?;
         }
         return Ok(());
     }
@@ -390,6 +391,50 @@ fn apply_devices(paths: &CgroupPaths, rules: &[LinuxDeviceCgroup], extra: &[Stri
         tracing::warn!("no device cgroup: device rules are not enforced");
     }
     Ok(())
+}
+
+/// A cgroup file kept open for several writes, each one value.
+struct Writer {
+    path: std::path::PathBuf,
+    file: fs::File,
+}
+
+impl Writer {
+    fn open(h: &Hierarchy, file: &str) -> Result<Writer> {
+        let path = h.dir.join(file);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                Error::Other(format!(
+                    "cannot open {}: {}",
+                    path.display(),
+                    crate::error::io_text(&e)
+                ))
+            })?;
+        Ok(Writer { path, file })
+    }
+
+    fn write(&self, value: &str) -> Result<()> {
+        use std::io::Write;
+        match (&self.file).write(value.as_bytes()) {
+            Ok(n) if n == value.len() => Ok(()),
+            Ok(_) => Err(write_error(
+                &self.path,
+                value,
+                &std::io::Error::from_raw_os_error(libc::EIO),
+            )),
+            Err(e) => Err(write_error(&self.path, value, &e)),
+        }
+    }
+}
+
+fn write_error(path: &Path, value: &str, e: &std::io::Error) -> Error {
+    Error::Other(format!(
+        "cannot write {value:?} to {}: {}",
+        path.display(),
+        crate::error::io_text(e)
+    ))
 }
 
 pub fn device_rule(rule: &LinuxDeviceCgroup) -> String {
@@ -452,11 +497,5 @@ fn set(paths: &CgroupPaths, controller: &str, v1: &str, v2: &str, value: String)
 
 fn write(h: &Hierarchy, file: &str, value: &str) -> Result<()> {
     let path = h.dir.join(file);
-    fs::write(&path, value).map_err(|e| {
-        Error::Other(format!(
-            "cannot write {value:?} to {}: {}",
-            path.display(),
-            crate::error::io_text(&e)
-        ))
-    })
+    fs::write(&path, value).map_err(|e| write_error(&path, value, &e))
 }

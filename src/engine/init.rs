@@ -96,7 +96,16 @@ fn setup(
     nix::sys::prctl::set_dumpable(false)
         .ctx("prctl(PR_SET_DUMPABLE)")
         .step("dumpable")?;
-    let host_pid = await_go(ch)?;
+    // With a new user namespace, wait until the parent has written its id
+    // maps. Otherwise go straight on: a message would wake us on the
+    // parent's CPU (socket wake-ups are "sync"), where the parent is busy
+    // making the cgroup, and the namespaces are the longest step of a
+    // start.
+    if plan.new_user {
+        await_go(ch)?;
+    } else {
+        die_with_parent().step("pdeathsig")?;
+    }
 
     // Namespaces: user first, then the ones joined by path, then new ones.
     if let Some(path) = &plan.join_user {
@@ -120,7 +129,7 @@ fn setup(
     let procfs = crate::procfs::ProcFs::open_private().step("procfs")?;
     // Nothing below may run outside the container's cgroup, and the cgroup
     // namespace is rooted there.
-    join_cgroup(ch).step("cgroup")?;
+    let host_pid = join_cgroup(ch).step("cgroup")?;
     if plan.unshare.contains(cgroupns) {
         nix::sched::unshare(cgroupns)
             .ctx("unshare(CLONE_NEWCGROUP)")
@@ -222,10 +231,10 @@ fn setup(
 }
 
 /// Wait for the parent's `Placed` and move into the cgroup through the
-/// write ends it carries.
-fn join_cgroup(ch: &Channel) -> Result<()> {
+/// write ends it carries; returns our pid as the host sees it.
+fn join_cgroup(ch: &Channel) -> Result<i32> {
     match ch.recv_fds()? {
-        Some((Msg::Placed { files }, fds)) if files.len() == fds.len() => {
+        Some((Msg::Placed { pid, files }, fds)) if files.len() == fds.len() => {
             let files: Vec<_> = files
                 .into_iter()
                 .zip(fds)
@@ -235,7 +244,7 @@ fn join_cgroup(ch: &Channel) -> Result<()> {
                     file: fd.into(),
                 })
                 .collect();
-            crate::cgroups::join_self(&files)
+            crate::cgroups::join_self(&files).map(|_| pid)
         }
         Some((Msg::Placed { .. }, _)) => Err(Error::Other(
             "sync protocol error: Placed without its cgroup files".into(),
@@ -245,13 +254,17 @@ fn join_cgroup(ch: &Channel) -> Result<()> {
     }
 }
 
+/// Until set-up is complete, die with the runtime. (Had it died before
+/// this, the sync channel reads EOF at the next wait, and we exit.)
+fn die_with_parent() -> Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx("prctl")
+}
+
 /// Die with the runtime until set-up is complete, and wait for its `Go`;
 /// returns the pid the runtime sees us as. A runtime that hangs up instead
 /// has failed and reported it: just exit.
 pub(super) fn await_go(ch: &Channel) -> std::result::Result<i32, StepError> {
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-        .ctx("prctl")
-        .step("pdeathsig")?;
+    die_with_parent().step("pdeathsig")?;
     match ch.recv().step("sync")? {
         Some((Msg::Go { pid }, _)) => Ok(pid),
         _ => std::process::exit(1),

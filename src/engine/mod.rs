@@ -7,10 +7,9 @@
 //! block signals, signalfd
 //! socketpair, exec fifo
 //! make the v2 cgroup
-//! clone(user, pid) ---------------------> wait for Go
+//! clone(user, pid) ---------------------> (new user namespace: wait for Go)
 //!   (clone3 into the v2 cgroup)
-//! write id maps
-//! Go ----------------------------------> join/unshare namespaces
+//! write id maps, Go -------------------> join/unshare namespaces
 //! make the v1 cgroups, limits             (but not cgroup), private procfs
 //! Placed + write ends -----------------> move itself in, unshare cgroup
 //!                                          namespace
@@ -194,7 +193,9 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
             linux.gid_mappings().as_deref().unwrap_or(&[]),
         )?;
     }
-    parent_end.send(&Msg::Go { pid })?;
+    if plan.new_user {
+        parent_end.send(&Msg::Go { pid })?;
+    }
     let made = cgroup.create_where(|h| !h.v2);
     guard.cgroup = Some(cgroup.clone());
     made?;
@@ -204,7 +205,7 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
     let join = cgroup.join_files(!born_in_cgroup)?;
     let paths = join.iter().map(|f| f.path.display().to_string()).collect();
     let fds: Vec<_> = join.iter().map(|f| f.file.as_raw_fd()).collect();
-    parent_end.send_with_fds(&Msg::Placed { files: paths }, &fds)?;
+    parent_end.send_with_fds(&Msg::Placed { pid, files: paths }, &fds)?;
     drop(join);
 
     if l.has_runtime_hooks() {

@@ -15,13 +15,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Msg {
     // parent -> child
-    /// Id maps are written: go on. Carries the child's pid as the host sees
-    /// it, for hook state.
+    /// Id maps are written (new user namespace only), or, for `exec`'s
+    /// helper, go on. Carries the child's pid as the host sees it.
     Go { pid: i32 },
-    /// The cgroup is made and limited. Carries, in order, the files
-    /// attached: one write end per hierarchy the child still has to move
-    /// itself into (see `cgroups::JoinFile`).
-    Placed { files: Vec<String> },
+    /// The cgroup is made and limited. Carries the child's pid as the host
+    /// sees it (for hook state) and, in order, the files attached: one
+    /// write end per hierarchy the child still has to move itself into
+    /// (see `cgroups::JoinFile`).
+    Placed { pid: i32, files: Vec<String> },
     /// The runtime-namespace hooks (prestart, createRuntime) have run.
     HooksDone,
     /// `run`: exec now, without waiting on the exec fifo.

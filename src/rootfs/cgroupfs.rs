@@ -38,8 +38,8 @@ pub fn mount_cgroups(ctx: &Context, dest: &Path, opts: &Parsed) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        // Made by `one`, on the tmpfs just mounted.
         let sub = dest.join(&name);
-        std::fs::create_dir_all(&sub).map_err(|e| crate::Error::io("cannot create", &sub, e))?;
         let (fstype, data) = if h.v2 {
             ("cgroup2", None)
         } else {

@@ -286,6 +286,10 @@ pub fn mkdir_in_root(root: &Path, dest: &Path) -> Result<()> {
             dest.display()
         )));
     }
+    // Most mount points exist: one stat instead of a failing mkdir + stat.
+    if fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
     fs::create_dir_all(dest).map_err(|e| Error::io("cannot create mount point", dest, e))
 }
 
