@@ -192,8 +192,6 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
             linux.uid_mappings().as_deref().unwrap_or(&[]),
             linux.gid_mappings().as_deref().unwrap_or(&[]),
         )?;
-    }
-    if plan.new_user {
         parent_end.send(&Msg::Go { pid })?;
     }
     let made = cgroup.create_where(|h| !h.v2);
