@@ -164,6 +164,13 @@ impl CgroupPaths {
             .map(|h| h.dir.as_path())
     }
 
+    /// The cgroup v2 directory opened, for `clone3(CLONE_INTO_CGROUP)`.
+    pub fn open_v2_dir(&self) -> Result<Option<fs::File>> {
+        self.v2_dir()
+            .map(|d| fs::File::open(d).map_err(|e| Error::io("cannot open cgroup", d, e)))
+            .transpose()
+    }
+
     /// Whether this is a pure cgroup v2 host.
     pub fn unified_only(&self) -> bool {
         self.hierarchies.iter().all(|h| h.v2)

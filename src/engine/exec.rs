@@ -80,23 +80,11 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     let (parent_end, child_end) = sync::pair()?;
 
     // Like init, the helper is born in the v2 cgroup and moves itself into
-    // the v1 ones (see cgroups::SelfJoin); the process it forks inherits
+    // the v1 ones (see cgroups::JoinFile); the process it forks inherits
     // them.
-    let v2_dir = match cgroup.v2_dir() {
-        Some(d) => Some(std::fs::File::open(d).map_err(|e| Error::io("cannot open cgroup", d, e))?),
-        None => None,
-    };
+    let v2_dir = cgroup.open_v2_dir()?;
     let join_files = cgroup.join_files(true)?;
-    let (forked, born_in_cgroup) = match &v2_dir {
-        Some(dir) => match sys::clone_into_cgroup(0, dir.as_fd()) {
-            Err(e) => {
-                tracing::debug!("clone3(CLONE_INTO_CGROUP) failed ({e}); using fork");
-                (sys::clone_fork(0), false)
-            }
-            ok => (ok, true),
-        },
-        None => (sys::clone_fork(0), false),
-    };
+    let (forked, born_in_cgroup) = super::fork_in_cgroup(0, v2_dir.as_ref());
     let helper = match forked.ctx("cannot fork exec helper")? {
         Forked::Child => {
             drop(parent_end);

@@ -169,10 +169,7 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
     let made = cgroup.create_where(|h| h.v2);
     guard.cgroup = Some(cgroup.clone());
     made?;
-    let v2_dir = match cgroup.v2_dir() {
-        Some(d) => Some(File::open(d).map_err(|e| Error::io("cannot open cgroup", d, e))?),
-        None => None,
-    };
+    let v2_dir = cgroup.open_v2_dir()?;
     let (pid, born_in_cgroup) = clone_child(
         l,
         &plan,
@@ -355,18 +352,7 @@ fn clone_child(
         }
         Ok(())
     };
-    let flags = plan.clone.bits() as libc::c_ulong;
-    let (forked, born_in_cgroup) = match into_cgroup {
-        Some(dir) => match sys::clone_into_cgroup(flags, dir.as_fd()) {
-            // Kernels before 5.7, or a cgroup that refuses it: fall back.
-            Err(e) => {
-                tracing::debug!("clone3(CLONE_INTO_CGROUP) failed ({e}); using clone");
-                (sys::clone_fork(flags), false)
-            }
-            ok => (ok, true),
-        },
-        None => (sys::clone_fork(flags), false),
-    };
+    let (forked, born_in_cgroup) = fork_in_cgroup(plan.clone.bits() as libc::c_ulong, into_cgroup);
     match forked {
         Ok(Forked::Child) => init::run(l, plan, cgroup, child_end, fifo, seccomp),
         Ok(Forked::Parent(pid)) => restore_runtime().map(|_| (pid, born_in_cgroup)),
@@ -375,6 +361,24 @@ fn clone_child(
             Err(Error::sys("cannot clone container init", e))
         }
     }
+}
+
+/// Clone with fork semantics and `flags`, the child born in the cgroup v2
+/// directory `dir` when there is one (`clone3(CLONE_INTO_CGROUP)`); on
+/// kernels before 5.7, or a cgroup that refuses it, a plain clone. Also
+/// returns whether the child was born in `dir`. The caller must be
+/// single-threaded (see `sys::clone_fork`).
+pub(crate) fn fork_in_cgroup(
+    flags: libc::c_ulong,
+    dir: Option<&File>,
+) -> (nix::Result<Forked>, bool) {
+    if let Some(dir) = dir {
+        match sys::clone_into_cgroup(flags, dir.as_fd()) {
+            Err(e) => tracing::debug!("clone3(CLONE_INTO_CGROUP) failed ({e}); using clone"),
+            ok => return (ok, true),
+        }
+    }
+    (sys::clone_fork(flags), false)
 }
 
 fn time_offsets(spec: &Spec) -> Vec<(String, i64, u32)> {
