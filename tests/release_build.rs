@@ -1,0 +1,110 @@
+//! The release binary the README's demo and the benchmark use
+//! (`scripts/build-release.sh`) is built the way docs/performance.md says,
+//! static and non-PIE, and works: the lifecycle and security suites run
+//! against it (`CELLA_TEST_RUNTIME`), seccomp through the libseccomp linked
+//! into it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// (ELF type, whether it names a program interpreter) of a 64-bit
+/// little-endian ELF file.
+fn elf_kind(path: &Path) -> (u16, bool) {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&b[..4], b"\x7fELF", "{} is not ELF", path.display());
+    assert_eq!((b[4], b[5]), (2, 1), "not a 64-bit little-endian ELF");
+    let e_type = u16_at(&b, 0x10);
+    let phoff = u64_at(&b, 0x20) as usize;
+    let phentsize = u16_at(&b, 0x36) as usize;
+    let phnum = u16_at(&b, 0x38) as usize;
+    const PT_INTERP: u32 = 3;
+    let interp = (0..phnum).any(|i| u32_at(&b, phoff + i * phentsize) == PT_INTERP);
+    (e_type, interp)
+}
+
+#[test]
+fn release_build_is_static_non_pie_and_passes_the_suites() {
+    let out = Command::new(root().join("scripts/build-release.sh"))
+        .arg("--quiet")
+        .output()
+        .expect("run scripts/build-release.sh");
+    assert!(
+        out.status.success(),
+        "build-release.sh failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let bin = target.join("release/cella");
+
+    const ET_EXEC: u16 = 2;
+    let (e_type, interp) = elf_kind(&bin);
+    assert_eq!(
+        e_type, ET_EXEC,
+        "release binary is not a fixed-address (non-PIE) executable"
+    );
+    assert!(
+        !interp,
+        "release binary names a dynamic loader: it is not static"
+    );
+
+    // The features document reports seccomp from the static libseccomp.
+    let f = Command::new(&bin).arg("features").output().unwrap();
+    assert!(
+        f.status.success(),
+        "features: {}",
+        String::from_utf8_lossy(&f.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
+    assert_eq!(doc["linux"]["seccomp"]["enabled"], true, "{doc}");
+
+    // The integration suites, against the release binary.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let suites = Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "test",
+            "--test",
+            "lifecycle",
+            "--test",
+            "security",
+            "--",
+            "--test-threads=2",
+        ])
+        .env("CELLA_TEST_RUNTIME", &bin)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&suites.stdout);
+    assert!(
+        suites.status.success(),
+        "suites against {} failed:\n{text}\n{}",
+        bin.display(),
+        String::from_utf8_lossy(&suites.stderr)
+    );
+    let passed: usize = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert!(
+        passed >= 20,
+        "too few tests ran against the release binary:\n{text}"
+    );
+}
