@@ -5,6 +5,12 @@
 # and the pages both touch: ~0.8 ms and ~0.9 MB of peak RSS per start
 # (docs/performance.md). Only the final binary gets these flags; proc
 # macros and build scripts are built as usual.
+#
+# The linker lays out the functions in scripts/symbol-order.txt first, in
+# that order: the code a start runs, packed into a few pages
+# (scripts/symbol-order.sh makes the file). It writes a map of the layout
+# to cella.map beside the binary. CELLA_SYMBOLS=1 keeps the symbols and
+# leaves the order out, for scripts/symbol-order.sh.
 # Usage: scripts/build-release.sh [extra cargo arguments, e.g. --quiet]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,5 +20,17 @@ if [ ! -f "$libdir/libseccomp.a" ]; then
   exit 1
 fi
 export LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="$libdir"
-exec cargo rustc --release --bin cella "$@" -- \
-  -C target-feature=+crt-static -C relocation-model=static
+out=${CARGO_TARGET_DIR:-$PWD/target}/release
+flags=(-C target-feature=+crt-static -C relocation-model=static -C "link-arg=-Wl,-Map=$out/cella.map")
+if [ "${CELLA_SYMBOLS:-}" = 1 ]; then
+  flags+=(-C strip=none)
+else
+  # Rust 1.90 and later link with their own lld, which reads an ordering
+  # file; older ones use the system's GNU ld, which cannot.
+  minor=$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\)\..*/\1/p')
+  if [ "${minor:-0}" -ge 90 ]; then
+    flags+=(-C "link-arg=-Wl,--symbol-ordering-file=$PWD/scripts/symbol-order.txt"
+            -C link-arg=-Wl,--no-warn-symbol-ordering)
+  fi
+fi
+exec cargo rustc --release --bin cella "$@" -- "${flags[@]}"

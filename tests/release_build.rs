@@ -2,7 +2,8 @@
 //! (`scripts/build-release.sh`) is built the way docs/performance.md says,
 //! static and non-PIE, and works: the lifecycle and security suites run
 //! against it (`CELLA_TEST_RUNTIME`), seccomp through the libseccomp linked
-//! into it.
+//! into it. The code a start runs is laid out first and together, in the
+//! order of scripts/symbol-order.txt.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,6 +39,66 @@ fn elf_kind(path: &Path) -> (u16, bool) {
     (e_type, interp)
 }
 
+/// Every function of scripts/symbol-order.txt that the linker map shows as
+/// its own input section (`.text.<symbol>`, as rustc emits them) sits in
+/// the file's order, ahead of every Rust function not in the file. Most of
+/// the file must still name functions of this build: one that has gone
+/// stale packs nothing (regenerate it with scripts/symbol-order.sh).
+fn hot_code_is_packed(map: &Path) {
+    let order_path = root().join("scripts/symbol-order.txt");
+    let order: Vec<String> = std::fs::read_to_string(&order_path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let map = std::fs::read_to_string(map).unwrap_or_else(|e| panic!("{}: {e}", map.display()));
+    // "  VMA  LMA  size  align  file:(.text.SYMBOL)", one per function.
+    let sections: std::collections::HashMap<&str, u64> = map
+        .lines()
+        .filter_map(|l| {
+            let (head, sym) = l.split_once(":(.text.")?;
+            let sym = sym.strip_suffix(')')?;
+            // rustc marks cold paths `.text.unlikely.SYMBOL`.
+            let sym = sym.strip_prefix("unlikely.").unwrap_or(sym);
+            let vma = u64::from_str_radix(head.split_whitespace().next()?, 16).ok()?;
+            Some((sym, vma))
+        })
+        .collect();
+    let rust: Vec<&String> = order
+        .iter()
+        .filter(|n| n.starts_with("_ZN") || n.starts_with("_R"))
+        .collect();
+    let placed: Vec<u64> = rust
+        .iter()
+        .filter_map(|n| sections.get(n.as_str()).copied())
+        .collect();
+    assert!(
+        placed.len() * 2 >= rust.len(),
+        "only {} of the {} Rust functions in {} are in this build: \
+         regenerate it with scripts/symbol-order.sh",
+        placed.len(),
+        rust.len(),
+        order_path.display()
+    );
+    assert!(
+        placed.windows(2).all(|w| w[0] <= w[1]),
+        "the ordered functions are not laid out in the file's order"
+    );
+    let listed: std::collections::HashSet<&str> = order.iter().map(String::as_str).collect();
+    let first_cold = sections
+        .iter()
+        .filter(|(sym, _)| !listed.contains(*sym))
+        .map(|(_, vma)| *vma)
+        .min()
+        .expect("no unordered functions in the map");
+    let last_hot = *placed.last().unwrap();
+    assert!(
+        last_hot < first_cold,
+        "hot code is not packed: an unordered function at {first_cold:#x} \
+         comes before an ordered one at {last_hot:#x}"
+    );
+}
+
 #[test]
 fn release_build_is_static_non_pie_and_passes_the_suites() {
     let out = Command::new(root().join("scripts/build-release.sh"))
@@ -64,6 +125,8 @@ fn release_build_is_static_non_pie_and_passes_the_suites() {
         !interp,
         "release binary names a dynamic loader: it is not static"
     );
+
+    hot_code_is_packed(&target.join("release/cella.map"));
 
     // The features document reports seccomp from the static libseccomp.
     let f = Command::new(&bin).arg("features").output().unwrap();
