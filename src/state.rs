@@ -83,6 +83,19 @@ pub struct Store {
     root: PathBuf,
 }
 
+/// A state record written but not yet visible (see `Store::stage`).
+#[must_use = "a staged record is not saved until committed"]
+pub struct Staged {
+    tmp: PathBuf,
+    dst: PathBuf,
+}
+
+impl Staged {
+    pub fn commit(self) -> Result<()> {
+        fs::rename(&self.tmp, &self.dst).map_err(|e| Error::io("cannot write state", self.dst, e))
+    }
+}
+
 impl Store {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Store { root: root.into() }
@@ -125,6 +138,13 @@ impl Store {
     }
 
     pub fn save(&self, rec: &Record) -> Result<()> {
+        self.stage(rec)?.commit()
+    }
+
+    /// Write the record beside its final name, where no reader looks: a
+    /// start writes it while init sets itself up and commits it (one
+    /// rename) once init is ready.
+    pub fn stage(&self, rec: &Record) -> Result<Staged> {
         let dir = self.dir(&rec.id);
         let tmp = dir.join(".state.json.tmp");
         let data = serde_json::to_vec(rec).map_err(|e| Error::Other(e.to_string()))?;
@@ -137,8 +157,10 @@ impl Store {
             .map_err(|e| Error::io("cannot write state", &tmp, e))?;
         f.write_all(&data)
             .map_err(|e| Error::io("cannot write state", &tmp, e))?;
-        let dst = dir.join(STATE_FILE);
-        fs::rename(&tmp, &dst).map_err(|e| Error::io("cannot write state", dst, e))
+        Ok(Staged {
+            dst: dir.join(STATE_FILE),
+            tmp,
+        })
     }
 
     pub fn load(&self, id: &str) -> Result<Record> {

@@ -109,16 +109,23 @@ fn create_in(
         preserve_fds: o.preserve_fds,
         mode,
     };
-    let spawned = spawn(&launch)?;
-    record.pid = spawned.pid;
-    record.init_start = sys::proc_start_time(spawned.pid)
-        .map(|(s, _)| s)
-        .unwrap_or(0);
-    record.cgroup = spawned.cgroup.clone();
-    let saved = store.save(&record).and_then(|_| match &o.pid_file {
-        Some(p) => write_pid_file(p, spawned.pid),
-        None => Ok(()),
-    });
+    // The record is written while init sets itself up, and made visible
+    // once it is ready: `state` never shows a half-set-up container.
+    let mut staged = None;
+    let spawned = spawn(&launch, &mut |pid, cgroup| {
+        record.pid = pid;
+        record.init_start = sys::proc_start_time(pid).map(|(s, _)| s).unwrap_or(0);
+        record.cgroup = cgroup.clone();
+        staged = Some(store.stage(&record)?);
+        Ok(())
+    })?;
+    let saved = staged
+        .ok_or_else(|| Error::Other("start sequence ended without staging state".into()))
+        .and_then(state::Staged::commit)
+        .and_then(|_| match &o.pid_file {
+            Some(p) => write_pid_file(p, spawned.pid),
+            None => Ok(()),
+        });
     if let Err(e) = saved {
         let _ = send_signal(Pid::from_raw(spawned.pid), Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(Pid::from_raw(spawned.pid), None);

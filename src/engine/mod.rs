@@ -142,7 +142,13 @@ impl Drop for Cleanup {
 }
 
 /// Run the start sequence up to the point where init waits to exec.
-pub fn spawn(l: &Launch) -> Result<Spawned> {
+/// `meanwhile` runs once init exists and has its cgroup, while it sets
+/// itself up: work for the caller that needs init's pid and would
+/// otherwise wait until init is ready (a failure kills init).
+pub fn spawn(
+    l: &Launch,
+    meanwhile: &mut dyn FnMut(i32, &CgroupPaths) -> Result<()>,
+) -> Result<Spawned> {
     let plan = namespaces::plan(l.namespaces())?;
     let linux = l.spec().linux().as_ref();
     let mut cgroup = CgroupPaths::resolve(linux.and_then(|x| x.cgroups_path().as_deref()), l.id)?;
@@ -202,6 +208,7 @@ pub fn spawn(l: &Launch) -> Result<Spawned> {
     let fds: Vec<_> = join.iter().map(|f| f.file.as_raw_fd()).collect();
     parent_end.send_with_fds(&Msg::Placed { pid, files: paths }, &fds)?;
     drop(join);
+    meanwhile(pid, &cgroup)?;
 
     if l.has_runtime_hooks() {
         parent_end.expect(&Msg::NamespacesReady)?;
