@@ -100,10 +100,22 @@ fn spec_mounts_have_their_types_and_flags() {
             "/dev/shm lacks {flag}:\n{out}"
         );
     }
+    let cgroup_mounts: Vec<_> = mounts
+        .iter()
+        .filter(|m| m[1].starts_with("/sys/fs/cgroup"))
+        .collect();
     assert!(
-        mounts.iter().any(|m| m[1].starts_with("/sys/fs/cgroup")),
+        cgroup_mounts.iter().any(|m| m[2].starts_with("cgroup")),
         "no cgroup filesystem under /sys/fs/cgroup:\n{out}"
     );
+    // The default spec mounts the cgroup view "ro,nosuid,noexec,nodev":
+    // the tmpfs and every hierarchy on it.
+    for m in cgroup_mounts {
+        let o: Vec<&str> = m[3].split(',').collect();
+        for flag in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(o.contains(&flag), "{} lacks {flag}:\n{out}", m[1]);
+        }
+    }
 }
 
 #[test]

@@ -15,7 +15,10 @@ pub fn mount_cgroups(ctx: &Context, dest: &Path, opts: &Parsed) -> Result<()> {
     let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
     if ctx.cgroup.unified_only() {
         if let Some(h) = ctx.cgroup.hierarchies.first() {
-            return one(ctx, &h.dir, dest, "cgroup2", None, flags);
+            if one(ctx, &h.dir, dest, "cgroup2", None, flags)? == Mounted::Bind && !flags.is_empty()
+            {
+                remount_bind(dest, flags, MsFlags::empty())?;
+            }
         }
         return Ok(());
     }
@@ -28,6 +31,7 @@ pub fn mount_cgroups(ctx: &Context, dest: &Path, opts: &Parsed) -> Result<()> {
         Some("mode=755"),
     )
     .ctx_path("cannot mount tmpfs on", dest)?;
+    let mut binds = Vec::new();
     for h in &ctx.cgroup.hierarchies {
         let name = if h.v2 {
             "unified".to_string()
@@ -45,7 +49,9 @@ pub fn mount_cgroups(ctx: &Context, dest: &Path, opts: &Parsed) -> Result<()> {
         } else {
             ("cgroup", Some(h.controllers.join(",")))
         };
-        one(ctx, &h.dir, &sub, fstype, data.as_deref(), flags)?;
+        if one(ctx, &h.dir, &sub, fstype, data.as_deref(), flags)? == Mounted::Bind {
+            binds.push(sub);
+        }
         // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
         if h.controllers.len() > 1 {
             for c in &h.controllers {
@@ -53,6 +59,21 @@ pub fn mount_cgroups(ctx: &Context, dest: &Path, opts: &Parsed) -> Result<()> {
                 let _ = std::os::unix::fs::symlink(&name, link);
             }
         }
+    }
+    if flags.is_empty() {
+        return Ok(());
+    }
+    // A bind mount takes its flags only from a remount: one call for the
+    // tmpfs and every bind on it (Linux 5.12), else one remount each.
+    if let Some((set, clear)) = mount_attrs(flags | tmpfs_flags) {
+        match crate::sys::mount_setattr(dest, true, set, clear) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::ENOSYS) => {}
+            Err(e) => return Err(crate::Error::path("cannot set mount flags on", dest, e)),
+        }
+    }
+    for sub in &binds {
+        remount_bind(sub, flags, MsFlags::empty())?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {
         nix::mount::mount(
@@ -67,6 +88,53 @@ pub fn mount_cgroups(ctx: &Context, dest: &Path, opts: &Parsed) -> Result<()> {
     Ok(())
 }
 
+/// `mount_setattr` attributes (set, clear) for mount flags, if they are
+/// all ones it knows.
+fn mount_attrs(flags: MsFlags) -> Option<(u64, u64)> {
+    use crate::sys::mount_attr as a;
+    let mut set = 0;
+    let mut clear = 0;
+    for (ms, attr) in [
+        (MsFlags::MS_RDONLY, a::RDONLY),
+        (MsFlags::MS_NOSUID, a::NOSUID),
+        (MsFlags::MS_NODEV, a::NODEV),
+        (MsFlags::MS_NOEXEC, a::NOEXEC),
+        (MsFlags::MS_NODIRATIME, a::NODIRATIME),
+    ] {
+        if flags.contains(ms) {
+            set |= attr;
+        }
+    }
+    for (ms, attr) in [
+        (MsFlags::MS_RELATIME, a::RELATIME),
+        (MsFlags::MS_NOATIME, a::NOATIME),
+        (MsFlags::MS_STRICTATIME, a::STRICTATIME),
+    ] {
+        if flags.contains(ms) {
+            set |= attr;
+            clear |= a::ATIME_MASK;
+        }
+    }
+    let known = MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC
+        | MsFlags::MS_NODIRATIME
+        | MsFlags::MS_RELATIME
+        | MsFlags::MS_NOATIME
+        | MsFlags::MS_STRICTATIME;
+    flags.difference(known).is_empty().then_some((set, clear))
+}
+
+#[derive(PartialEq)]
+enum Mounted {
+    /// A cgroup filesystem of the container's own cgroup namespace, with
+    /// its flags.
+    Fresh,
+    /// The host's cgroup directory, bound without its flags yet.
+    Bind,
+}
+
 fn one(
     ctx: &Context,
     host_dir: &Path,
@@ -74,11 +142,11 @@ fn one(
     fstype: &str,
     data: Option<&str>,
     flags: MsFlags,
-) -> Result<()> {
+) -> Result<Mounted> {
     mkdir_in_root(ctx.rootfs, dest)?;
     if ctx.new_cgroupns {
         match mount(Some("cgroup"), dest, Some(fstype), flags, data) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(Mounted::Fresh),
             // Some kernels refuse a v1 mount from a user namespace: fall
             // back to the bind below.
             Err(nix::errno::Errno::EPERM) if ctx.new_userns => {}
@@ -93,8 +161,5 @@ fn one(
         NONE,
     )
     .ctx_path("cannot bind cgroup onto", dest)?;
-    if !flags.is_empty() {
-        remount_bind(dest, flags, MsFlags::empty())?;
-    }
-    Ok(())
+    Ok(Mounted::Bind)
 }
