@@ -203,6 +203,22 @@ impl Store {
         }
     }
 
+    /// Remove a container whose lock we hold. The record goes first, so
+    /// whoever takes the lock next finds no container; then the lock is
+    /// dropped and the directory removed. (A directory removed while open
+    /// goes on ext4's orphan list and is freed at the last close: twice
+    /// the cost, ~0.15 ms.)
+    pub fn remove_locked(&self, id: &str, lock: Flock<File>) -> Result<()> {
+        let rec = self.dir(id).join(STATE_FILE);
+        match fs::remove_file(&rec) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot remove state", rec, e)),
+        }
+        drop(lock);
+        self.remove(id)
+    }
+
     /// The status of a container, read from the live system.
     pub fn status(&self, rec: &Record) -> Status {
         if rec.pid <= 0 {

@@ -250,7 +250,7 @@ pub fn run(store: &Store, o: &CreateOptions, detach: bool) -> Result<i32> {
     let c = create(store, o, StartMode::Immediate, detach)?;
     let Created { record, spawned } = c;
     if let Err(e) = exec_now(&spawned) {
-        let _ = destroy(store, &record, true);
+        let _ = destroy(store, &record, true, None);
         return Err(e);
     }
     let state = state::oci_state(&record, Status::Running);
@@ -262,8 +262,8 @@ pub fn run(store: &Store, o: &CreateOptions, detach: bool) -> Result<i32> {
     // failed wait must not leave a running container nobody supervises.
     let code =
         crate::monitor::supervise(spawned.pid, &spawned.signals, spawned.pty_master.as_ref());
-    let _lock = store.lock(&record.id)?;
-    destroy(store, &record, true)?;
+    let lock = store.lock(&record.id)?;
+    destroy(store, &record, true, Some(lock))?;
     code
 }
 
@@ -331,13 +331,19 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         store,
         &rec,
         matches!(status, Status::Running | Status::Paused | Status::Created),
-    )?;
-    drop(lock);
-    Ok(())
+        Some(lock),
+    )
 }
 
-/// Kill what is left, remove the cgroup, run poststop hooks, drop the state.
-fn destroy(store: &Store, rec: &Record, kill_init: bool) -> Result<()> {
+/// Kill what is left, remove the cgroup, run poststop hooks, drop the state
+/// (and the container's lock, if held, on the way: see
+/// `Store::remove_locked`).
+fn destroy(
+    store: &Store,
+    rec: &Record,
+    kill_init: bool,
+    lock: Option<nix::fcntl::Flock<std::fs::File>>,
+) -> Result<()> {
     if kill_init && rec.pid > 0 && state::init_alive(rec) {
         let pidfd = sys::pidfd_open(rec.pid).ok();
         if rec.shared_pid_ns {
@@ -359,7 +365,10 @@ fn destroy(store: &Store, rec: &Record, kill_init: bool) -> Result<()> {
     let removed = rec.cgroup.remove();
     let state = state::oci_state(rec, Status::Stopped);
     hooks::run_all_warn("poststop", &rec.poststop, &state);
-    store.remove(&rec.id)?;
+    match lock {
+        Some(lock) => store.remove_locked(&rec.id, lock)?,
+        None => store.remove(&rec.id)?,
+    }
     removed
 }
 
