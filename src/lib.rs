@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod features;
 pub mod hooks;
+pub mod kfile;
 pub mod logging;
 pub mod monitor;
 pub mod namespaces;

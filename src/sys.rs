@@ -139,7 +139,7 @@ pub fn umask(mask: u32) -> u32 {
 /// used to tell a container's init from a later process that reuses its pid.
 /// Also returns the one-letter process state.
 pub fn proc_start_time(pid: i32) -> Option<(u64, char)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::kfile::read(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may contain spaces: parse
     // from the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];

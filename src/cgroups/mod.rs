@@ -235,19 +235,19 @@ impl CgroupPaths {
             .or_else(|| self.find("freezer"))
             .or_else(|| self.hierarchies.first());
         let Some(h) = h else { return Vec::new() };
-        fs::read_to_string(h.dir.join("cgroup.procs"))
+        crate::kfile::read(h.dir.join("cgroup.procs"))
             .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
             .unwrap_or_default()
     }
 
     pub fn is_frozen(&self) -> bool {
         if let Some(h) = self.hierarchies.iter().find(|h| h.has("freezer")) {
-            return fs::read_to_string(h.dir.join("freezer.state"))
+            return crate::kfile::read(h.dir.join("freezer.state"))
                 .map(|s| s.trim() == "FROZEN")
                 .unwrap_or(false);
         }
         if let Some(h) = self.hierarchies.iter().find(|h| h.v2) {
-            return fs::read_to_string(h.dir.join("cgroup.freeze"))
+            return crate::kfile::read(h.dir.join("cgroup.freeze"))
                 .map(|s| s.trim() == "1")
                 .unwrap_or(false);
         }
@@ -264,7 +264,7 @@ impl CgroupPaths {
                 // The v1 freezer moves through FREEZING; wait until it
                 // settles so callers see a truly frozen container.
                 for _ in 0..1000 {
-                    match fs::read_to_string(&f) {
+                    match crate::kfile::read(&f) {
                         Ok(s) if s.trim() == "FREEZING" => {
                             fs::write(&f, v).map_err(|e| Error::io("cannot write", &f, e))?;
                             std::thread::sleep(Duration::from_millis(1));
@@ -354,7 +354,7 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
         let mut chain = Vec::new();
         let mut p = dir.to_path_buf();
         loop {
-            let v = fs::read_to_string(p.join(file)).unwrap_or_default();
+            let v = crate::kfile::read(p.join(file)).unwrap_or_default();
             if !v.trim().is_empty() {
                 for d in chain.iter().rev() {
                     let f = PathBuf::from(d).join(file);
@@ -373,7 +373,7 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
 
 fn v2_has_controller(dir: &Path, controller: &str) -> bool {
     let f = dir.join("cgroup.controllers");
-    fs::read_to_string(f)
+    crate::kfile::read(f)
         .map(|s| s.split_whitespace().any(|c| c == controller))
         .unwrap_or(false)
 }
@@ -383,7 +383,7 @@ fn v2_has_controller(dir: &Path, controller: &str) -> bool {
 /// writes to report, with the file they could not write.
 fn enable_v2_controllers(dir: &Path) {
     let Some(parent) = dir.parent() else { return };
-    if let Ok(avail) = fs::read_to_string(parent.join("cgroup.controllers")) {
+    if let Ok(avail) = crate::kfile::read(parent.join("cgroup.controllers")) {
         let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
         if !want.is_empty() {
             let _ = fs::write(parent.join("cgroup.subtree_control"), want.join(" "));
@@ -393,7 +393,7 @@ fn enable_v2_controllers(dir: &Path) {
 
 /// Every cgroup filesystem mounted in this mount namespace.
 fn cgroup_mounts() -> Result<Vec<Mount>> {
-    let data = fs::read_to_string("/proc/self/mountinfo")
+    let data = crate::kfile::read("/proc/self/mountinfo")
         .map_err(|e| Error::io("cannot read", "/proc/self/mountinfo", e))?;
     let mut out: Vec<Mount> = Vec::new();
     for line in data.lines() {
@@ -461,7 +461,7 @@ fn is_v1_controller(opt: &str) -> bool {
 /// This process's cgroup on each hierarchy, keyed by the controllers string
 /// ("" for v2).
 fn own_cgroups() -> Vec<(String, String)> {
-    fs::read_to_string("/proc/self/cgroup")
+    crate::kfile::read("/proc/self/cgroup")
         .unwrap_or_default()
         .lines()
         .filter_map(|l| {

@@ -461,7 +461,7 @@ fn limit_v2(v: i64) -> String {
 }
 
 fn read_i64(h: &Hierarchy, file: &str) -> Option<i64> {
-    fs::read_to_string(h.dir.join(file))
+    crate::kfile::read(h.dir.join(file))
         .ok()?
         .trim()
         .parse()

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use std::fs;
 
 fn read(h: &Hierarchy, file: &str) -> Option<String> {
-    fs::read_to_string(h.dir.join(file)).ok()
+    crate::kfile::read(h.dir.join(file)).ok()
 }
 
 fn num(h: &Hierarchy, file: &str) -> u64 {
