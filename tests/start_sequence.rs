@@ -321,6 +321,11 @@ fn rootfs_propagation_private_is_applied() {
         !private_root.contains(" master:") && !private_root.contains(" shared:"),
         "rootfsPropagation private left {private_root}"
     );
+
+    // rshared leaves the bundle's parent mount shared, where pivot_root
+    // fails: the runtime must make that one mount private first.
+    b.set("/linux/rootfsPropagation", json!("rshared"));
+    root_mount(&t.run_ok(&b));
 }
 
 #[test]

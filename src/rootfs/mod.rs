@@ -47,7 +47,11 @@ pub fn prepare(ctx: &Context) -> Result<()> {
     };
     // Nothing mounted from here on may propagate back to the host.
     mount(NONE, "/", NONE, prop, NONE).ctx("cannot set propagation of /")?;
-    make_parent_private(ctx.rootfs)?;
+    // A recursive change that shares nothing leaves no shared mount to
+    // look for (the default, rslave, among them).
+    if !prop.contains(MsFlags::MS_REC) || prop.contains(MsFlags::MS_SHARED) {
+        make_parent_private(ctx.rootfs)?;
+    }
     mount(
         Some(ctx.rootfs),
         ctx.rootfs,
@@ -74,7 +78,7 @@ pub fn prepare(ctx: &Context) -> Result<()> {
 
 /// pivot_root(2) needs the new root's parent mount not to be shared.
 fn make_parent_private(rootfs: &Path) -> Result<()> {
-    let info = fs::read_to_string("/proc/self/mountinfo")
+    let info = crate::kfile::read("/proc/self/mountinfo")
         .map_err(|e| Error::io("cannot read", "/proc/self/mountinfo", e))?;
     let mut best: Option<(PathBuf, bool)> = None;
     for line in info.lines() {
