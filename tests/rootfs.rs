@@ -162,6 +162,13 @@ fn default_devices_exist_and_work() {
         "null zero full random urandom tty null-writable 5 5",
         "{out}"
     );
+    // Exact mode, owner and numbers, whatever the runtime's umask.
+    let script = "for d in null zero full random urandom tty; do stat -c '%n %a %u:%g %t:%T' /dev/$d; done";
+    let b = t.shared_bundle(&["sh", "-c", script]);
+    let out = t.run_ok(&b);
+    let expected = "/dev/null 666 0:0 1:3\n/dev/zero 666 0:0 1:5\n/dev/full 666 0:0 1:7\n\
+                    /dev/random 666 0:0 1:8\n/dev/urandom 666 0:0 1:9\n/dev/tty 666 0:0 5:0\n";
+    assert_eq!(out, expected);
 }
 
 #[test]

@@ -3,9 +3,11 @@
 
 use super::{resolve_in_root, touch_in_root};
 use crate::error::{Context, Error, Result};
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// (path, major, minor): null, zero, full, random, urandom, tty.
@@ -28,19 +30,29 @@ struct Node<'a> {
     gid: u32,
 }
 
-/// Create the default devices (when /dev is a fresh tmpfs) and the
-/// config's devices. In a user namespace mknod is refused, so the host's
-/// node is bind-mounted instead.
+/// Create the default devices and symlinks (when /dev is a fresh tmpfs)
+/// and the config's devices. In a user namespace mknod is refused, so the
+/// host's node is bind-mounted instead.
 pub fn create_devices(
     rootfs: &Path,
     defaults: bool,
     config: &[LinuxDevice],
     userns: bool,
 ) -> Result<()> {
+    let fresh = if defaults && !userns {
+        FreshDev::open(rootfs)
+    } else {
+        None
+    };
     if defaults {
         for (path, major, minor) in DEFAULT_DEVICES {
             if config.iter().any(|d| d.path() == Path::new(path)) {
                 continue;
+            }
+            if let Some(dev) = &fresh {
+                if dev.mknod(path, *major, *minor) {
+                    continue;
+                }
             }
             let node = Node {
                 path: Path::new(path),
@@ -77,7 +89,52 @@ pub fn create_devices(
         };
         make(rootfs, &node, userns)?;
     }
+    if defaults {
+        dev_symlinks(rootfs, fresh.as_ref())?;
+    }
     Ok(())
+}
+
+/// The container's /dev when it is the tmpfs the runtime just mounted and
+/// filled with nothing but directories: the default nodes go straight in
+/// through one directory fd, with no path to resolve, no node to replace,
+/// and (umask cleared, the runtime being root) the right mode and owner
+/// from mknod alone. Anything unexpected takes the general path.
+struct FreshDev(OwnedFd);
+
+impl FreshDev {
+    fn open(rootfs: &Path) -> Option<FreshDev> {
+        if !nix::unistd::geteuid().is_root() || nix::unistd::getegid().as_raw() != 0 {
+            return None;
+        }
+        let dir = resolve_in_root(rootfs, Path::new("/dev")).ok()?;
+        let fd = nix::fcntl::open(
+            &dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let fs = nix::sys::statfs::fstatfs(&fd).ok()?;
+        (fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC).then_some(FreshDev(fd))
+    }
+
+    /// Make /dev/NAME a 0666 root-owned character device; false if it
+    /// could not (it exists already, say), for the general path to handle.
+    fn mknod(&self, path: &str, major: u64, minor: u64) -> bool {
+        let Some(name) = path.strip_prefix("/dev/") else {
+            return false;
+        };
+        let old = crate::sys::umask(0);
+        let made = nix::sys::stat::mknodat(
+            &self.0,
+            name,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(major, minor),
+        );
+        crate::sys::umask(old);
+        made.is_ok()
+    }
 }
 
 fn make(rootfs: &Path, n: &Node, userns: bool) -> Result<()> {
@@ -120,7 +177,7 @@ fn make(rootfs: &Path, n: &Node, userns: bool) -> Result<()> {
 
 /// /dev/fd, /dev/std{in,out,err}, /dev/ptmx and, when the host has it,
 /// /dev/core.
-pub fn dev_symlinks(rootfs: &Path) -> Result<()> {
+fn dev_symlinks(rootfs: &Path, fresh: Option<&FreshDev>) -> Result<()> {
     let mut links = vec![
         ("/proc/self/fd", "/dev/fd"),
         ("/proc/self/fd/0", "/dev/stdin"),
@@ -132,6 +189,13 @@ pub fn dev_symlinks(rootfs: &Path) -> Result<()> {
         links.push(("/proc/kcore", "/dev/core"));
     }
     for (target, link) in links {
+        if let Some(dev) = fresh {
+            let name = link.strip_prefix("/dev/").unwrap_or(link);
+            match nix::unistd::symlinkat(target, &dev.0, name) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => continue,
+                Err(_) => {}
+            }
+        }
         let dest = resolve_in_root(rootfs, Path::new(link))?;
         match std::os::unix::fs::symlink(target, &dest) {
             Ok(()) => {}

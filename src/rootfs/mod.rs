@@ -69,11 +69,7 @@ pub fn prepare(ctx: &Context) -> Result<()> {
         .iter()
         .any(|m| m.destination() == Path::new("/dev") && m.typ().as_deref() != Some("bind"));
     let config_devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-    create_devices(ctx.rootfs, dev_is_tmpfs, config_devices, ctx.new_userns)?;
-    if dev_is_tmpfs {
-        devices::dev_symlinks(ctx.rootfs)?;
-    }
-    Ok(())
+    create_devices(ctx.rootfs, dev_is_tmpfs, config_devices, ctx.new_userns)
 }
 
 /// pivot_root(2) needs the new root's parent mount not to be shared.
