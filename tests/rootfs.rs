@@ -163,7 +163,8 @@ fn default_devices_exist_and_work() {
         "{out}"
     );
     // Exact mode, owner and numbers, whatever the runtime's umask.
-    let script = "for d in null zero full random urandom tty; do stat -c '%n %a %u:%g %t:%T' /dev/$d; done";
+    let script =
+        "for d in null zero full random urandom tty; do stat -c '%n %a %u:%g %t:%T' /dev/$d; done";
     let b = t.shared_bundle(&["sh", "-c", script]);
     let out = t.run_ok(&b);
     let expected = "/dev/null 666 0:0 1:3\n/dev/zero 666 0:0 1:5\n/dev/full 666 0:0 1:7\n\
@@ -214,6 +215,22 @@ fn bind_mount_with_ro_is_read_only() {
     let mut b = t.bundle(&["sh", "-c", script]);
     b.bind(&host, "/mnt/data", true);
     assert_eq!(t.run_ok(&b), "hello\nrc=1\n");
+    assert!(!host.join("new").exists());
+}
+
+/// A read-only path is read-only all the way down: a config mount beneath
+/// it does not stay writable. (The recursive bind stacks a copy of that
+/// mount over it: the last line for it is the one the container sees.)
+#[test]
+fn readonly_path_covers_mounts_beneath_it() {
+    let t = TestEnv::new("readonly_below");
+    let host = t.dir("data");
+    let script = "touch /mnt/data/new 2>/dev/null; echo rc=$?; \
+                  grep ' /mnt/data ' /proc/self/mounts | tail -1 | cut -d' ' -f4 | cut -d, -f1";
+    let mut b = t.bundle(&["sh", "-c", script]);
+    b.bind(&host, "/mnt/data", false);
+    b.set("/linux/readonlyPaths", serde_json::json!(["/mnt"]));
+    assert_eq!(t.run_ok(&b), "rc=1\nro\n");
     assert!(!host.join("new").exists());
 }
 

@@ -365,11 +365,17 @@ pub fn finish(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// Bind `p` on itself and make it read-only, with every mount beneath it
+/// (one `mount_setattr`; before Linux 5.12, a remount of the top one).
 fn readonly_path(p: &Path) -> Result<()> {
     match mount(Some(p), p, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE) {
-        Ok(()) => remount_bind(p, MsFlags::MS_RDONLY, MsFlags::empty()),
-        Err(nix::errno::Errno::ENOENT) => Ok(()),
-        Err(e) => Err(Error::path("cannot make read-only", p, e)),
+        Ok(()) => {}
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(Error::path("cannot make read-only", p, e)),
+    }
+    match crate::sys::mount_setattr(p, true, crate::sys::mount_attr::RDONLY, 0) {
+        Err(nix::errno::Errno::ENOSYS) => remount_bind(p, MsFlags::MS_RDONLY, MsFlags::empty()),
+        r => r.map_err(|e| Error::path("cannot make read-only", p, e)),
     }
 }
 
@@ -394,19 +400,16 @@ fn verified_dev_null() -> Result<fs::File> {
 }
 
 fn mask_path(p: &Path, null: &fs::File) -> Result<()> {
-    let meta = match fs::symlink_metadata(p) {
-        Ok(m) => m,
-        Err(_) => return Ok(()),
+    // A path that does not exist needs no mask.
+    let Ok(target) = open_nofollow(p) else {
+        return Ok(());
     };
-    if meta.is_dir() {
+    let st = nix::sys::stat::fstat(&target).ctx_path("cannot stat", p)?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
         let flags =
             MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount(Some("tmpfs"), p, Some("tmpfs"), flags, Some("size=0")).ctx_path("cannot mask", p)
     } else {
-        let target = match open_nofollow(p) {
-            Ok(t) => t,
-            Err(_) => return Ok(()),
-        };
         bind_fd(null.as_fd(), target.as_fd()).map_err(|e| Error::path("cannot mask", p, e))
     }
 }
