@@ -65,7 +65,7 @@ pub fn mount_cgroups(ctx: &Context, dest: &Path, opts: &Parsed) -> Result<()> {
     }
     // A bind mount takes its flags only from a remount: one call for the
     // tmpfs and every bind on it (Linux 5.12), else one remount each.
-    if let Some((set, clear)) = mount_attrs(flags | tmpfs_flags) {
+    if let Some((set, clear)) = super::options::mount_attrs(flags | tmpfs_flags, MsFlags::empty()) {
         match crate::sys::mount_setattr(dest, true, set, clear) {
             Ok(()) => return Ok(()),
             Err(nix::errno::Errno::ENOSYS) => {}
@@ -86,44 +86,6 @@ pub fn mount_cgroups(ctx: &Context, dest: &Path, opts: &Parsed) -> Result<()> {
         .ctx_path("cannot remount read-only", dest)?;
     }
     Ok(())
-}
-
-/// `mount_setattr` attributes (set, clear) for mount flags, if they are
-/// all ones it knows.
-fn mount_attrs(flags: MsFlags) -> Option<(u64, u64)> {
-    use crate::sys::mount_attr as a;
-    let mut set = 0;
-    let mut clear = 0;
-    for (ms, attr) in [
-        (MsFlags::MS_RDONLY, a::RDONLY),
-        (MsFlags::MS_NOSUID, a::NOSUID),
-        (MsFlags::MS_NODEV, a::NODEV),
-        (MsFlags::MS_NOEXEC, a::NOEXEC),
-        (MsFlags::MS_NODIRATIME, a::NODIRATIME),
-    ] {
-        if flags.contains(ms) {
-            set |= attr;
-        }
-    }
-    for (ms, attr) in [
-        (MsFlags::MS_RELATIME, a::RELATIME),
-        (MsFlags::MS_NOATIME, a::NOATIME),
-        (MsFlags::MS_STRICTATIME, a::STRICTATIME),
-    ] {
-        if flags.contains(ms) {
-            set |= attr;
-            clear |= a::ATIME_MASK;
-        }
-    }
-    let known = MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV
-        | MsFlags::MS_NOEXEC
-        | MsFlags::MS_NODIRATIME
-        | MsFlags::MS_RELATIME
-        | MsFlags::MS_NOATIME
-        | MsFlags::MS_STRICTATIME;
-    flags.difference(known).is_empty().then_some((set, clear))
 }
 
 #[derive(PartialEq)]

@@ -247,6 +247,15 @@ fn bind(ctx: &Context, m: &Mount, dest: &Path, opts: &options::Parsed) -> Result
 /// EPERM, unless the options clear them on purpose.
 pub fn remount_bind(dest: impl AsRef<Path>, flags: MsFlags, cleared: MsFlags) -> Result<()> {
     let dest = dest.as_ref();
+    // mount_setattr changes only what it is told to: no need to read the
+    // mount's flags first to keep them.
+    if let Some((set, clear)) = options::mount_attrs(flags, cleared) {
+        match crate::sys::mount_setattr(dest, false, set, clear) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::ENOSYS) => {}
+            Err(e) => return Err(Error::path("cannot remount", dest, e)),
+        }
+    }
     let kept = statvfs(dest)
         .map(|s| {
             let f = s.flags();

@@ -89,6 +89,60 @@ pub fn parse(options: &[String]) -> Result<Parsed> {
     Ok(p)
 }
 
+/// The `mount_setattr` (set, clear) that gives a mount the per-mount
+/// `flags`, takes away `cleared`, and leaves its other attributes as they
+/// are. Flags that belong to the filesystem, not the mount (sync, mand...),
+/// mean nothing to a bind remount either and are skipped; None if a flag
+/// has no attribute at all.
+pub fn mount_attrs(flags: MsFlags, cleared: MsFlags) -> Option<(u64, u64)> {
+    use crate::sys::mount_attr as a;
+    let bits = [
+        (MsFlags::MS_RDONLY, a::RDONLY),
+        (MsFlags::MS_NOSUID, a::NOSUID),
+        (MsFlags::MS_NODEV, a::NODEV),
+        (MsFlags::MS_NOEXEC, a::NOEXEC),
+        (MsFlags::MS_NODIRATIME, a::NODIRATIME),
+    ];
+    let atime = [
+        (MsFlags::MS_RELATIME, a::RELATIME),
+        (MsFlags::MS_NOATIME, a::NOATIME),
+        (MsFlags::MS_STRICTATIME, a::STRICTATIME),
+    ];
+    let not_per_mount = MsFlags::MS_BIND
+        | MsFlags::MS_REC
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_SYNCHRONOUS
+        | MsFlags::MS_DIRSYNC
+        | MsFlags::MS_MANDLOCK
+        | MsFlags::MS_SILENT
+        | MsFlags::MS_LAZYTIME;
+    let known = bits
+        .iter()
+        .chain(&atime)
+        .fold(not_per_mount, |k, (ms, _)| k | *ms);
+    if !(flags | cleared).difference(known).is_empty() {
+        return None;
+    }
+    let (mut set, mut clear) = (0, 0);
+    for (ms, attr) in bits {
+        if flags.contains(ms) {
+            set |= attr;
+        } else if cleared.contains(ms) {
+            clear |= attr;
+        }
+    }
+    // The atime mode is one field: the flag given wins; one taken away
+    // leaves the default, relatime.
+    if let Some((_, attr)) = atime.iter().find(|(ms, _)| flags.contains(*ms)) {
+        set |= attr;
+        clear |= a::ATIME_MASK;
+    } else if atime.iter().any(|(ms, _)| cleared.contains(*ms)) {
+        set |= a::RELATIME;
+        clear |= a::ATIME_MASK;
+    }
+    Some((set, clear))
+}
+
 /// `rootfsPropagation` and propagation mount options.
 pub fn propagation(name: &str) -> Option<MsFlags> {
     Some(match name {
@@ -117,7 +171,30 @@ mod tests {
         let p = parse(&opts(&["nosuid", "mode=755", "size=65536k", "ro", "rw"])).unwrap();
         assert_eq!(p.flags, MsFlags::MS_NOSUID);
         assert!(p.cleared.contains(MsFlags::MS_RDONLY));
+        // ...and a remount with them sets nosuid and clears read-only.
+        use crate::sys::mount_attr as a;
+        assert_eq!(
+            mount_attrs(p.flags, p.cleared),
+            Some((a::NOSUID, a::RDONLY))
+        );
         assert_eq!(p.data().as_deref(), Some("mode=755,size=65536k"));
+    }
+
+    #[test]
+    fn mount_attrs_for_atime_and_filesystem_flags() {
+        use crate::sys::mount_attr as a;
+        let p = parse(&opts(&["bind", "ro", "noatime", "sync"])).unwrap();
+        assert_eq!(
+            mount_attrs(p.flags, p.cleared),
+            Some((a::RDONLY | a::NOATIME, a::ATIME_MASK))
+        );
+        // "atime" takes noatime away: back to the default, relatime.
+        let p = parse(&opts(&["atime"])).unwrap();
+        assert_eq!(
+            mount_attrs(p.flags, p.cleared),
+            Some((a::RELATIME, a::ATIME_MASK))
+        );
+        assert_eq!(mount_attrs(MsFlags::MS_POSIXACL, MsFlags::empty()), None);
     }
 
     #[test]
