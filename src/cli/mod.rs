@@ -77,6 +77,15 @@ pub enum Command {
 
 /// Parse arguments, run the command, and return the process exit status.
 pub fn main() -> i32 {
+    // A failed command prints one line, never a backtrace; but with
+    // RUST_BACKTRACE set, anyhow would capture one for every error, walking
+    // the unwind tables (~1 ms). RUST_LIB_BACKTRACE governs only that
+    // capture (panics still follow RUST_BACKTRACE), and nothing cella
+    // starts inherits this environment: hooks and the container get theirs
+    // from the config. Single-threaded here, so setting it is sound.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = fast::parse(&args).unwrap_or_else(|| Cli::parse_from(&args));
     let format = if cli.log_format == "json" {
