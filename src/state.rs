@@ -196,6 +196,10 @@ impl Store {
 
     pub fn remove(&self, id: &str) -> Result<()> {
         let dir = self.dir(id);
+        // Usually already empty (see remove_locked): one rmdir, no listing.
+        if fs::remove_dir(&dir).is_ok() {
+            return Ok(());
+        }
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
