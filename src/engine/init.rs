@@ -126,7 +126,25 @@ fn setup(
     nix::sched::unshare(plan.unshare - cgroupns)
         .ctx("unshare")
         .step("namespaces")?;
-    let procfs = crate::procfs::ProcFs::open_private().step("procfs")?;
+    // The private procfs serves the sysctl and oom_score_adj writes and the
+    // exec fifo; a start with none of them does not make one (a procfs
+    // instance is a superblock made now and torn down at exit). When it is
+    // made, it is made here, before anything of the container's exists.
+    let sysctls: Vec<(&String, &String)> = linux
+        .and_then(|x| x.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+        .collect();
+    let procfs = if !sysctls.is_empty() || process.oom_score_adj().is_some() || fifo.is_some() {
+        Some(crate::procfs::ProcFs::open_private().step("procfs")?)
+    } else {
+        None
+    };
+    let procfs = || {
+        procfs
+            .as_ref()
+            .ok_or_else(|| Error::Other("private procfs not made".into()))
+    };
     // Nothing below may run outside the container's cgroup, and the cgroup
     // namespace is rooted there.
     let host_pid = join_cgroup(ch).step("cgroup")?;
@@ -192,17 +210,13 @@ fn setup(
             .ctx("setdomainname")
             .step("domainname")?;
     }
-    for (key, value) in linux
-        .and_then(|x| x.sysctl().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        write_sysctl(&procfs, key, value).step("sysctl")?;
+    for (key, value) in sysctls {
+        write_sysctl(procfs().step("sysctl")?, key, value).step("sysctl")?;
     }
     rootfs::finish(spec).step("rootfs")?;
 
     if let Some(adj) = process.oom_score_adj() {
-        process::set_oom_score_adj(&procfs, adj).step("oom_score_adj")?;
+        process::set_oom_score_adj(procfs().step("oom_score_adj")?, adj).step("oom_score_adj")?;
     }
     let (exe, env) = apply_process(process, l.preserve_fds, seccomp, ch)?;
     let args = process.args().as_deref().unwrap_or(&[]);
@@ -212,7 +226,9 @@ fn setup(
         .step("pdeathsig")?;
     ch.send(&Msg::Ready).step("sync")?;
     let _until_exec = match (l.mode, fifo) {
-        (StartMode::Fifo, Some(fifo)) => Some(wait_on_fifo(&procfs, &fifo).step("exec fifo")?),
+        (StartMode::Fifo, Some(fifo)) => {
+            Some(wait_on_fifo(procfs().step("exec fifo")?, &fifo).step("exec fifo")?)
+        }
         _ => {
             ch.expect(&Msg::Start).step("sync")?;
             None
