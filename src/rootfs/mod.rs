@@ -60,10 +60,17 @@ pub fn prepare(ctx: &Context) -> Result<()> {
         NONE,
     )
     .ctx_path("cannot bind-mount rootfs", ctx.rootfs)?;
+    // Opened after the bind, so lookups from it see the mounts made on it.
+    let root: OwnedFd = rustix::fs::open(
+        ctx.rootfs,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| Error::io("cannot open rootfs", ctx.rootfs, e.into()))?;
 
     let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
     for m in mounts {
-        mount_one(ctx, m)?;
+        mount_one(ctx, &root, m)?;
     }
     let dev_is_tmpfs = mounts
         .iter()
@@ -101,7 +108,7 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
+fn mount_one(ctx: &Context, root: &OwnedFd, m: &Mount) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]))?;
     let typ = m.typ().as_deref().unwrap_or("none");
     let dest = resolve_in_root(ctx.rootfs, m.destination())?;
@@ -109,10 +116,10 @@ fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
         return cgroupfs::mount_cgroups(ctx, &dest, &opts);
     }
     if opts.is_bind() || typ == "bind" {
-        bind(ctx, m, &dest, &opts)?;
+        bind(ctx, root, m, &dest, &opts)?;
     } else {
         mkdir_in_root(ctx.rootfs, &dest)?;
-        let target = Target::open(ctx, m.destination(), &dest)?;
+        let target = Target::open(root, m.destination(), &dest)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         let data = opts.data();
         let res = mount(
@@ -130,14 +137,14 @@ fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
                 let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
                 mount(Some("/sys"), target.path(), NONE, flags, NONE)
                     .ctx_path("cannot bind /sys onto", &dest)?;
-                let top = Target::open(ctx, m.destination(), &dest)?;
+                let top = Target::open(root, m.destination(), &dest)?;
                 remount_bind(top.path(), opts.flags | MsFlags::MS_RDONLY, opts.cleared)?;
             }
             Err(e) => return Err(mount_error(typ, &source, m.destination(), e)),
         }
     }
     if !opts.propagation.is_empty() {
-        let top = Target::open(ctx, m.destination(), &dest)?;
+        let top = Target::open(root, m.destination(), &dest)?;
         for p in &opts.propagation {
             mount(NONE, top.path(), NONE, *p, NONE)
                 .ctx_path("cannot set propagation of", m.destination())?;
@@ -155,14 +162,9 @@ struct Target {
 }
 
 impl Target {
-    fn open(ctx: &Context, in_container: &Path, expected: &Path) -> Result<Target> {
+    /// `root`: the rootfs, opened once its bind mount is in place.
+    fn open(root: &OwnedFd, in_container: &Path, expected: &Path) -> Result<Target> {
         use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
-        let root = rustix::fs::open(
-            ctx.rootfs,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io("cannot open rootfs", ctx.rootfs, e.into()))?;
         let rel = in_container.strip_prefix("/").unwrap_or(in_container);
         let rel = if rel.as_os_str().is_empty() {
             Path::new(".")
@@ -170,7 +172,7 @@ impl Target {
             rel
         };
         let fd = openat2(
-            &root,
+            root,
             rel,
             OFlags::PATH | OFlags::CLOEXEC,
             Mode::empty(),
@@ -205,7 +207,13 @@ fn mount_error(typ: &str, source: &Path, dest: &Path, e: nix::errno::Errno) -> E
     ))
 }
 
-fn bind(ctx: &Context, m: &Mount, dest: &Path, opts: &options::Parsed) -> Result<()> {
+fn bind(
+    ctx: &Context,
+    root: &OwnedFd,
+    m: &Mount,
+    dest: &Path,
+    opts: &options::Parsed,
+) -> Result<()> {
     let source = m.source().as_ref().ok_or_else(|| {
         Error::Config(format!(
             "bind mount on {} has no source",
@@ -230,13 +238,13 @@ fn bind(ctx: &Context, m: &Mount, dest: &Path, opts: &options::Parsed) -> Result
     } else {
         touch_in_root(ctx.rootfs, dest)?;
     }
-    let target = Target::open(ctx, m.destination(), dest)?;
+    let target = Target::open(root, m.destination(), dest)?;
     let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
     mount(Some(&source), target.path(), NONE, flags, NONE)
         .map_err(|e| mount_error("bind", &source, m.destination(), e))?;
     let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
-        let top = Target::open(ctx, m.destination(), dest)?;
+        let top = Target::open(root, m.destination(), dest)?;
         remount_bind(top.path(), opts.flags, opts.cleared)?;
     }
     Ok(())
