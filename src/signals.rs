@@ -64,6 +64,18 @@ pub fn reset_for_exec() -> Result<()> {
         .ctx("cannot unblock signals")
 }
 
+/// Ignore SIGPIPE, as Rust's runtime does before its `main` (see
+/// main.rs): a write to a peer that has gone fails with EPIPE instead of
+/// killing the runtime half-way through a start. Reset for the container
+/// by `reset_for_exec`.
+pub fn ignore_sigpipe() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler};
+    let act = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN runs no handler code; it cannot violate any Rust
+    // invariant.
+    let _ = unsafe { sigaction(Signal::SIGPIPE, &act) };
+}
+
 fn reset(sig: Signal) -> nix::Result<()> {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler};
     let act = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());

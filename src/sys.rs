@@ -367,3 +367,33 @@ pub fn mount_setattr(
     };
     Errno::result(ret).map(drop)
 }
+
+/// Give each of fds 0, 1 and 2 that is closed a /dev/null, as Rust's
+/// runtime does before its `main` (cella starts without it, see main.rs):
+/// otherwise the next file opened would become stdin, stdout or stderr.
+pub fn sanitize_stdio() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `fds` is an array of three initialised pollfd that outlives
+    // the call; a zero timeout makes it return at once.
+    let ret = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+    if ret < 0 {
+        return;
+    }
+    for p in fds {
+        if p.revents & libc::POLLNVAL != 0 {
+            // The lowest free fd is the closed one; keep it open for good,
+            // and across exec (no O_CLOEXEC): it is stdio.
+            if let Ok(f) = nix::fcntl::open(
+                "/dev/null",
+                nix::fcntl::OFlag::O_RDWR,
+                nix::sys::stat::Mode::empty(),
+            ) {
+                let _ = std::os::fd::IntoRawFd::into_raw_fd(f);
+            }
+        }
+    }
+}

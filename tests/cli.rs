@@ -1,6 +1,6 @@
 //! The command line: `spec`, the global `--log`, `--log-format` and
 //! `--systemd-cgroup` flags, `--no-pivot`, `--preserve-fds`, signal
-//! forwarding by a foreground `run`, and `kill`'s errors.
+//! forwarding by a foreground `run`, `kill`'s errors, and closed stdio.
 
 mod common;
 
@@ -348,4 +348,42 @@ fn kill_of_a_stopped_container_fails() {
     let d = t.cli.delete(&g.id);
     assert_eq!(d.code, 0, "{d}");
     t.assert_no_leftovers(&g.id, &b);
+}
+
+// ------------------------------------------------------------ stdio
+
+/// Started with stdin, stdout and stderr closed, cella gives them
+/// /dev/null, as Rust's runtime would: otherwise the first files it opens
+/// (its sync socket, a cgroup file) become fds 0-2, which the container's
+/// process inherits.
+#[test]
+fn closed_stdio_becomes_dev_null() {
+    let t = TestEnv::new("closed_stdio");
+    let out = t.dir("out");
+    // The main shell's fds ($$), read from a subshell whose own stdout is
+    // the pipe of the command substitution.
+    let script = "r=$(for i in 0 1 2; do readlink /proc/$$/fd/$i || echo closed; done); \
+                  echo \"$r\" > /out/fds";
+    let mut b = t.bundle(&["sh", "-c", script]);
+    b.bind(&out, "/out", false);
+    b.write();
+    let id = t.id();
+    let _g = t.guard(&id);
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec "$@" <&- >&- 2>&-"#)
+        .arg("sh")
+        .arg(cella_bin())
+        .arg("--root")
+        .arg(&t.cli.root)
+        .args(["run", "--bundle"])
+        .arg(b.path())
+        .arg(&id)
+        .status()
+        .unwrap();
+    assert!(status.success(), "run with closed stdio: {status}");
+    assert_eq!(
+        fs::read_to_string(out.join("fds")).unwrap(),
+        "/dev/null\n/dev/null\n/dev/null\n"
+    );
 }

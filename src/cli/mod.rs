@@ -77,6 +77,8 @@ pub enum Command {
 
 /// Parse arguments, run the command, and return the process exit status.
 pub fn main() -> i32 {
+    crate::sys::sanitize_stdio();
+    crate::signals::ignore_sigpipe();
     // A failed command prints one line, never a backtrace; but with
     // RUST_BACKTRACE set, anyhow would capture one for every error, walking
     // the unwind tables (~1 ms). RUST_LIB_BACKTRACE governs only that
