@@ -63,43 +63,20 @@ C="$CELLA --root $work/cella-root"
 R="$RUNC --root $work/runc-root"
 export C R b sleep_bundle
 
+# Each command's block starts after a one-second pause and five warm-up
+# runs. A container's teardown ends in kernel workers after the runtime
+# has exited (the network namespace above all): the pause lets the last
+# command's leftovers finish, the warm-up brings each command to its own
+# steady state, where every run pays for its predecessor's. Without them
+# the floor, timed after runc, read 3.0 ms instead of 2.0.
 hf() { # name, runs, command...
   local name=$1 runs=$2; shift 2
-  hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/$name.json" "$@" >/dev/null
-}
-
-# The latency rows take turns: five rounds, each timing every command for
-# a fifth of the runs, in an order that rotates. A container's teardown
-# ends in kernel workers after the runtime exits (the network namespace
-# above all), and that work lands on whatever runs next; timed in one
-# block per command, the command that follows the heaviest one pays for
-# it (the floor, timed after runc, read 2.0 ms alone and 3.0 ms so).
-hf_turns() { # name, runs, command...
-  local name=$1 runs=$2; shift 2
-  local n=$# per=$(( (runs + 4) / 5 )) round i
-  local cmds=("$@")
-  for round in 0 1 2 3 4; do
-    for ((i = 0; i < n; i++)); do
-      local k=$(( (i + round) % n ))
-      hyperfine -N --style none --warmup 2 --runs "$per" \
-        --export-json "$work/$name.$round.$k.json" "${cmds[$k]}" >/dev/null
-    done
-  done
-  python3 - "$work" "$name" "$n" <<'PY2'
-import json, sys
-work, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-results = []
-for k in range(n):
-    times = []
-    for r in range(5):
-        times += json.load(open(f"{work}/{name}.{r}.{k}.json"))["results"][0]["times"]
-    results.append({"times": times})
-json.dump({"results": results}, open(f"{work}/{name}.json", "w"))
-PY2
+  hyperfine -N --style none --setup "sleep 1" --warmup 5 --runs "$runs" \
+    --export-json "$work/$name.json" "$@" >/dev/null
 }
 
 echo "bench: run /bin/true"
-hf_turns run "$RUNS" "$C run --bundle $b bc" "$R run --bundle $b br" "unshare -fmpiun --mount-proc /bin/true"
+hf run "$RUNS" "$C run --bundle $b bc" "$R run --bundle $b br" "unshare -fmpiun --mount-proc /bin/true"
 
 echo "bench: create + start + delete"
 cat > "$work/cycle.sh" <<'SH'
@@ -108,7 +85,7 @@ cat > "$work/cycle.sh" <<'SH'
 $1 create --bundle "$sleep_bundle" "$2" && $1 start "$2" && $1 delete --force "$2"
 SH
 chmod +x "$work/cycle.sh"
-hf_turns cycle "$RUNS" "$work/cycle.sh '$C' cc" "$work/cycle.sh '$R' rc"
+hf cycle "$RUNS" "$work/cycle.sh '$C' cc" "$work/cycle.sh '$R' rc"
 
 echo "bench: 100 containers one after another"
 cat > "$work/seq.sh" <<'SH'
