@@ -29,7 +29,12 @@ else
   # file; older ones use the system's GNU ld, which cannot.
   minor=$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\)\..*/\1/p')
   if [ "${minor:-0}" -ge 90 ]; then
-    flags+=(-C "link-arg=-Wl,--symbol-ordering-file=$PWD/scripts/symbol-order.txt"
+    # Cargo relinks when the arguments change, not when a file they name
+    # does: name the file by its contents.
+    order=${CARGO_TARGET_DIR:-$PWD/target}/symbol-order-$(sha256sum scripts/symbol-order.txt | cut -c1-16).txt
+    mkdir -p "$(dirname "$order")"
+    cp scripts/symbol-order.txt "$order"
+    flags+=(-C "link-arg=-Wl,--symbol-ordering-file=$order"
             -C link-arg=-Wl,--no-warn-symbol-ordering)
   fi
 fi
