@@ -206,3 +206,26 @@ fn failing_poststop_hook_still_deletes() {
     );
     t.assert_no_leftovers(&g.id, &b);
 }
+
+/// A hook that closes its stdin without reading the state is not an error,
+/// even when the runtime is still writing to it: the write fails (EPIPE)
+/// and the runtime goes on, it is not killed by SIGPIPE. The state is made
+/// larger than a pipe's buffer, so the runtime is always mid-write when the
+/// hook closes its end. A poststop hook, run by `delete`: a command that,
+/// unlike `create`, has no signals blocked.
+#[test]
+fn hook_that_closes_its_stdin_does_not_kill_the_runtime() {
+    let t = TestEnv::new("hook_epipe");
+    let hook = t.path().join("closes-stdin.sh");
+    write_script(&hook, "exec 0<&-\nsleep 0.2");
+    let mut b = t.bundle(&["sleep", "1000"]);
+    b.set(
+        "/annotations",
+        serde_json::json!({"big": "x".repeat(256 * 1024)}),
+    );
+    b.hook("poststop", hook.to_str().unwrap(), &["closes-stdin"], &[]);
+    let g = t.create(&b);
+    let d = t.cli.cmd(&["delete", "--force", &g.id]);
+    assert_eq!(d.code, 0, "delete: {d}");
+    t.assert_no_leftovers(&g.id, &b);
+}
