@@ -137,10 +137,6 @@ impl Store {
             .ctx_path("cannot lock", dir)
     }
 
-    pub fn save(&self, rec: &Record) -> Result<()> {
-        self.stage(rec)?.commit()
-    }
-
     /// Write the record beside its final name, where no reader looks: a
     /// start writes it while init sets itself up and commits it (one
     /// rename) once init is ready.
