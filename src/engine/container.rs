@@ -267,9 +267,12 @@ pub fn run(store: &Store, o: &CreateOptions, detach: bool) -> Result<i32> {
     code
 }
 
-/// Tell init to exec and wait until it has (the channel closes on exec).
+/// Tell init to exec, if it waits to be told, and wait until it has (the
+/// channel closes on exec).
 fn exec_now(s: &Spawned) -> Result<()> {
-    s.channel.send(&Msg::Start)?;
+    if s.awaits_start {
+        s.channel.send(&Msg::Start)?;
+    }
     s.channel.wait_exec()
 }
 

@@ -230,7 +230,9 @@ fn setup(
             Some(wait_on_fifo(procfs().step("exec fifo")?, &fifo).step("exec fifo")?)
         }
         _ => {
-            ch.expect(&Msg::Start).step("sync")?;
+            if l.awaits_start() {
+                ch.expect(&Msg::Start).step("sync")?;
+            }
             None
         }
     };

@@ -18,6 +18,8 @@
 //! HooksDone ---------------------------> rootfs, hooks, pivot_root,
 //!                  <-------------------- Pty (terminal)   console, ...
 //!                  <-------------------- Ready / Error
+//! commit the state                        create: wait on the exec fifo
+//! Start (run, startContainer hooks) ---> run: exec (or wait for Start)
 //! ```
 
 pub mod container;
@@ -46,7 +48,7 @@ use sync::{Channel, Msg};
 pub enum StartMode {
     /// `create`: block on the exec fifo until `start` reads it.
     Fifo,
-    /// `run`: exec as soon as the parent says so over the sync channel.
+    /// `run`: exec as soon as set-up is done (see [`Launch::awaits_start`]).
     Immediate,
 }
 
@@ -94,6 +96,15 @@ impl Launch<'_> {
         ]
     }
 
+    /// Whether a `run` init, once ready, waits for the parent's `Start`
+    /// before it execs. Only startContainer hooks need it: they run in init
+    /// after the state is committed and may read it. Otherwise init execs
+    /// at once and the parent commits the state meanwhile, which saves a
+    /// round trip (two wake-ups) on every start.
+    pub fn awaits_start(&self) -> bool {
+        self.mode == StartMode::Immediate && !self.hooks(|h| h.start_container()).is_empty()
+    }
+
     fn has_runtime_hooks(&self) -> bool {
         self.runtime_hooks().iter().any(|(_, h)| !h.is_empty())
     }
@@ -119,6 +130,8 @@ pub struct Spawned {
     pub pty_master: Option<OwnedFd>,
     pub signals: SignalFd,
     pub old_mask: SigSet,
+    /// Init waits for `Start` before it execs ([`Launch::awaits_start`]).
+    pub awaits_start: bool,
 }
 
 /// Kills and reaps a half-started child and removes its cgroup unless
@@ -232,6 +245,7 @@ pub fn spawn(
         pty_master,
         signals,
         old_mask,
+        awaits_start: l.awaits_start(),
     })
 }
 

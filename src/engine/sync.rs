@@ -25,7 +25,8 @@ pub enum Msg {
     Placed { pid: i32, files: Vec<String> },
     /// The runtime-namespace hooks (prestart, createRuntime) have run.
     HooksDone,
-    /// `run`: exec now, without waiting on the exec fifo.
+    /// Exec now: `exec`'s helper, and a `run` init with startContainer
+    /// hooks (any other `run` init execs as soon as it is ready).
     Start,
     // child -> parent
     /// The namespaces exist: the parent may run createRuntime hooks.
