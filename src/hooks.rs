@@ -22,6 +22,9 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state: &serde_json::Value) ->
 
 /// Run `hooks`; log failures as warnings and go on (poststart, poststop).
 pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &serde_json::Value) {
+    if hooks.is_empty() {
+        return;
+    }
     let Ok(input) = serde_json::to_vec(state) else {
         return;
     };

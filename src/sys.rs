@@ -39,6 +39,15 @@ pub fn clone_fork(flags: libc::c_ulong) -> nix::Result<Forked> {
     }
 }
 
+/// Drop capability number `cap` from the bounding set
+/// (`prctl(PR_CAPBSET_DROP)`).
+pub fn capbset_drop(cap: u8) -> nix::Result<()> {
+    // SAFETY: PR_CAPBSET_DROP takes one integer argument; no memory is
+    // passed.
+    let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
 /// A file descriptor that refers to a process (`pidfd_open(2)`): it becomes
 /// readable when the process exits, whoever its parent is.
 pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {

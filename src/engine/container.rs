@@ -174,8 +174,10 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let fifo = super::fifo_path(&store.dir(id));
     release_fifo(&fifo, rec.pid)?;
     let _ = std::fs::remove_file(&fifo);
-    let state = state::oci_state(&rec, Status::Running);
-    hooks::run_all_warn("poststart", &rec.poststart, &state);
+    if !rec.poststart.is_empty() {
+        let state = state::oci_state(&rec, Status::Running);
+        hooks::run_all_warn("poststart", &rec.poststart, &state);
+    }
     Ok(())
 }
 
@@ -253,8 +255,10 @@ pub fn run(store: &Store, o: &CreateOptions, detach: bool) -> Result<i32> {
         let _ = destroy(store, &record, true, None);
         return Err(e);
     }
-    let state = state::oci_state(&record, Status::Running);
-    hooks::run_all_warn("poststart", &record.poststart, &state);
+    if !record.poststart.is_empty() {
+        let state = state::oci_state(&record, Status::Running);
+        hooks::run_all_warn("poststart", &record.poststart, &state);
+    }
     if detach {
         return Ok(0);
     }
@@ -263,7 +267,9 @@ pub fn run(store: &Store, o: &CreateOptions, detach: bool) -> Result<i32> {
     let code =
         crate::monitor::supervise(spawned.pid, &spawned.signals, spawned.pty_master.as_ref());
     let lock = store.lock(&record.id)?;
-    destroy(store, &record, true, Some(lock))?;
+    // A monitor that returned a status has reaped init; one that failed
+    // may have left it running.
+    destroy(store, &record, code.is_err(), Some(lock))?;
     code
 }
 
@@ -366,8 +372,10 @@ fn destroy(
     }
     wait_cgroup_empty(rec);
     let removed = rec.cgroup.remove();
-    let state = state::oci_state(rec, Status::Stopped);
-    hooks::run_all_warn("poststop", &rec.poststop, &state);
+    if !rec.poststop.is_empty() {
+        let state = state::oci_state(rec, Status::Stopped);
+        hooks::run_all_warn("poststop", &rec.poststop, &state);
+    }
     match lock {
         Some(lock) => store.remove_locked(&rec.id, lock)?,
         None => store.remove(&rec.id)?,

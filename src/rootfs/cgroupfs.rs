@@ -42,8 +42,10 @@ pub fn mount_cgroups(ctx: &Context, dest: &Path, opts: &Parsed) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        // Made by `one`, on the tmpfs just mounted.
+        // On the tmpfs just mounted: nothing is there yet.
         let sub = dest.join(&name);
+        std::fs::create_dir(&sub)
+            .map_err(|e| crate::Error::io("cannot create mount point", &sub, e))?;
         let (fstype, data) = if h.v2 {
             ("cgroup2", None)
         } else {
@@ -105,7 +107,6 @@ fn one(
     data: Option<&str>,
     flags: MsFlags,
 ) -> Result<Mounted> {
-    mkdir_in_root(ctx.rootfs, dest)?;
     if ctx.new_cgroupns {
         match mount(Some("cgroup"), dest, Some(fstype), flags, data) {
             Ok(()) => return Ok(Mounted::Fresh),
