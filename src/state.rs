@@ -13,10 +13,17 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// An empty container directory kept in the root for the next container:
+/// claimed and given back by `rename`, it spares a start the `mkdir` and
+/// the `rmdir` of a directory. On ext4 with online discard (/run on some
+/// hosts) those allocate, zero and discard a block with synchronous I/O,
+/// ~0.1 ms on every start. Not a valid id (ids do not start with a dot),
+/// and never listed (it has no state file).
+pub const SPARE: &str = ".spare";
 pub const OCI_VERSION: &str = "1.2.0";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,15 +112,22 @@ impl Store {
         self.root.join(id)
     }
 
-    /// Claim `id`: create its directory, failing if it exists.
+    /// Claim `id`: take the spare directory or create one, failing if `id`
+    /// exists.
     pub fn claim(&self, id: &str) -> Result<PathBuf> {
         validate_id(id)?;
+        let dir = self.dir(id);
+        match rename_noreplace(&self.root.join(SPARE), &dir) {
+            Ok(()) => return Ok(dir),
+            Err(rustix::io::Errno::EXIST) => return Err(Error::Exists(id.to_string())),
+            // No spare (or no root yet, or no RENAME_NOREPLACE here).
+            Err(_) => {}
+        }
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o711)
             .create(&self.root)
             .map_err(|e| Error::io("cannot create state root", &self.root, e))?;
-        let dir = self.dir(id);
         match fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -204,16 +218,23 @@ impl Store {
     }
 
     /// Remove a container whose lock we hold. The record goes first, so
-    /// whoever takes the lock next finds no container; then the lock is
-    /// dropped and the directory removed. (A directory removed while open
-    /// goes on ext4's orphan list and is freed at the last close: twice
-    /// the cost, ~0.15 ms.)
+    /// whoever takes the lock next finds no container; then the emptied
+    /// directory becomes the spare ([`SPARE`]), or, when there is one
+    /// already, the lock is dropped and the directory removed. (A directory
+    /// removed while open goes on ext4's orphan list and is freed at the
+    /// last close: twice the cost, ~0.15 ms.)
     pub fn remove_locked(&self, id: &str, lock: Flock<File>) -> Result<()> {
         let rec = self.dir(id).join(STATE_FILE);
         match fs::remove_file(&rec) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("cannot remove state", rec, e)),
+        }
+        // Emptied: keep it as the spare unless there is one.
+        let dir = self.dir(id);
+        let empty = fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none());
+        if empty && rename_noreplace(&dir, &self.root.join(SPARE)).is_ok() {
+            return Ok(());
         }
         drop(lock);
         self.remove(id)
@@ -267,6 +288,12 @@ pub fn oci_state(rec: &Record, status: Status) -> serde_json::Value {
 }
 
 /// Container ids become directory and cgroup names: keep them to a safe set.
+/// `rename` that fails with EEXIST instead of replacing `to`.
+fn rename_noreplace(from: &Path, to: &Path) -> rustix::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE)
+}
+
 pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 1024
