@@ -1,6 +1,7 @@
 //! The command line: `spec`, the global `--log`, `--log-format` and
 //! `--systemd-cgroup` flags, `--no-pivot`, `--preserve-fds`, signal
-//! forwarding by a foreground `run`, `kill`'s errors, and closed stdio.
+//! forwarding by a foreground `run`, `kill`'s errors, closed stdio, and
+//! the `--root` directory's spare.
 
 mod common;
 
@@ -386,4 +387,46 @@ fn closed_stdio_becomes_dev_null() {
         fs::read_to_string(out.join("fds")).unwrap(),
         "/dev/null\n/dev/null\n/dev/null\n"
     );
+}
+
+#[test]
+fn a_removed_containers_directory_is_kept_as_the_spare_and_reused() {
+    let t = TestEnv::new("spare");
+    let spare = t.cli.root.join(".spare");
+    let b = t.shared_bundle(&["true"]);
+    let (g, out) = t.run(&b);
+    assert_eq!(out.code, 0, "{out}");
+    t.assert_no_leftovers(&g.id, &b);
+    let first = fs::metadata(&spare).expect("no spare directory after a run");
+    assert!(first.is_dir());
+    assert_eq!(fs::read_dir(&spare).unwrap().count(), 0, "spare not empty");
+
+    // The next container takes it, under its own name.
+    let sleeper = t.shared_bundle(&["sleep", "1000"]);
+    let held = t.create(&sleeper);
+    assert!(!spare.exists(), "the spare was not taken");
+    let dir = fs::metadata(t.cli.root.join(&held.id)).unwrap();
+    assert_eq!(dir.ino(), first.ino(), "a new directory was made");
+
+    // Another run leaves a new spare; a taken name still fails and leaves
+    // it alone.
+    let (g, out) = t.run(&b);
+    assert_eq!(out.code, 0, "{out}");
+    t.assert_no_leftovers(&g.id, &b);
+    let second = fs::metadata(&spare).expect("no spare after the second run");
+    let taken = t.cli.create(&held.id, &sleeper, &[]);
+    assert_one_error(&taken, &[&held.id]);
+    assert_eq!(fs::metadata(&spare).unwrap().ino(), second.ino());
+
+    // With a spare in place, a removed directory is really removed, and
+    // the spare is never listed.
+    let del = t.cli.cmd(&["delete", "--force", &held.id]);
+    assert_eq!(del.code, 0, "{del}");
+    let names: Vec<_> = fs::read_dir(&t.cli.root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, [".spare"], "{names:?}");
+    let quiet = t.cli.cmd(&["list", "-q"]);
+    assert_eq!(quiet.stdout, "", "{quiet}");
 }
