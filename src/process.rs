@@ -80,9 +80,12 @@ pub fn limit_bounding(caps: &LinuxCapabilities) -> Result<()> {
         }
         // Dropping a capability already gone succeeds; one this kernel
         // does not know is EINVAL and was never in the set. No read first:
-        // half the system calls.
+        // half the system calls. Without CAP_SETPCAP every drop is EPERM,
+        // which only matters for a capability still in the set.
         match crate::sys::capbset_drop(c.index()) {
             Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+            Err(nix::errno::Errno::EPERM)
+                if !caps::has_cap(None, CapSet::Bounding, c).unwrap_or(true) => {}
             Err(e) => {
                 return Err(Error::Other(format!(
                     "cannot drop {c} from the bounding set: {e}"

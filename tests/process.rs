@@ -160,3 +160,97 @@ fn foreground_run_proxies_its_own_terminal() {
     );
     t.assert_no_leftovers(&id, &b);
 }
+
+/// Capability names in kernel order (bit n is the n-th name).
+const CAP_NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+fn cap_bnd(status: &str) -> u64 {
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("CapBnd:"))
+        .unwrap_or_else(|| panic!("no CapBnd in {status}"));
+    u64::from_str_radix(line["CapBnd:".len()..].trim(), 16).unwrap()
+}
+
+/// A runtime without CAP_SETPCAP cannot drop anything from the bounding
+/// set. A config whose bounding set keeps everything the runtime still has
+/// needs no drop, and must start (the capabilities to drop are already
+/// gone: that is not an error).
+#[test]
+fn a_runtime_without_setpcap_starts_a_container_that_needs_no_drop() {
+    let t = TestEnv::new("no_setpcap");
+    let last: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let keep: Vec<&str> = CAP_NAMES[..=last.min(40)]
+        .iter()
+        .copied()
+        .filter(|c| *c != "CAP_SETPCAP")
+        .collect();
+    let mut b = t.shared_bundle(&["cat", "/proc/self/status"]);
+    b.set(
+        "/process/capabilities",
+        serde_json::json!({"bounding": keep, "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}),
+    );
+    b.write();
+    let id = t.id();
+    let _g = t.guard(&id);
+    let out = std::process::Command::new("setpriv")
+        .args(["--bounding-set=-setpcap", "--"])
+        .arg(cella_bin())
+        .arg("--root")
+        .arg(&t.cli.root)
+        .args(["run", "--bundle", b.path_str(), &id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("setpriv (util-linux) is needed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}{stdout}");
+    let host = cap_bnd(&std::fs::read_to_string("/proc/self/status").unwrap());
+    assert_eq!(cap_bnd(&stdout), host & !(1 << 8), "{stdout}");
+}
