@@ -232,8 +232,7 @@ impl Store {
         }
         // Emptied: keep it as the spare unless there is one.
         let dir = self.dir(id);
-        let empty = fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none());
-        if empty && rename_noreplace(&dir, &self.root.join(SPARE)).is_ok() {
+        if is_empty_dir(&lock) && rename_noreplace(&dir, &self.root.join(SPARE)).is_ok() {
             return Ok(());
         }
         drop(lock);
@@ -285,6 +284,20 @@ pub fn oci_state(rec: &Record, status: Status) -> serde_json::Value {
         "annotations": rec.annotations,
         "owner": rec.owner,
     })
+}
+
+/// Whether the directory open as `dir` (read from its start) holds nothing
+/// but "." and "..": the lock's own fd, so no second open.
+fn is_empty_dir(dir: &File) -> bool {
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
+    let mut entries = rustix::fs::RawDir::new(dir, &mut buf);
+    while let Some(entry) = entries.next() {
+        match entry {
+            Ok(e) if matches!(e.file_name().to_bytes(), b"." | b"..") => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// `rename` that fails with EEXIST instead of replacing `to`.

@@ -429,4 +429,13 @@ fn a_removed_containers_directory_is_kept_as_the_spare_and_reused() {
     assert_eq!(names, [".spare"], "{names:?}");
     let quiet = t.cli.cmd(&["list", "-q"]);
     assert_eq!(quiet.stdout, "", "{quiet}");
+
+    // A directory that is not empty (a created container's exec fifo is
+    // still in it) never becomes the spare.
+    fs::remove_dir(&spare).unwrap();
+    let created = t.create(&sleeper);
+    let del = t.cli.cmd(&["delete", "--force", &created.id]);
+    assert_eq!(del.code, 0, "{del}");
+    let left = fs::read_dir(&t.cli.root).unwrap().count();
+    assert_eq!(left, 0, "a non-empty directory was kept");
 }
