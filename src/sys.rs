@@ -345,6 +345,40 @@ pub fn mount_setattr(
     set: u64,
     clear: u64,
 ) -> nix::Result<()> {
+    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(|_| Errno::EINVAL)?;
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    setattr(libc::AT_FDCWD, &path, flags, set, clear, 0)
+}
+
+/// [`mount_setattr`] on the mount `fd` refers to (a detached one from
+/// `fsmount`, say) and every mount beneath it, with a propagation type
+/// (`MS_SLAVE`, `MS_PRIVATE`, ...; 0 leaves it) for all of them too.
+pub fn mount_setattr_tree(
+    fd: std::os::fd::BorrowedFd<'_>,
+    set: u64,
+    clear: u64,
+    propagation: u64,
+) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    setattr(
+        fd.as_raw_fd(),
+        c"",
+        libc::AT_RECURSIVE | libc::AT_EMPTY_PATH,
+        set,
+        clear,
+        propagation,
+    )
+}
+
+fn setattr(
+    dirfd: libc::c_int,
+    path: &std::ffi::CStr,
+    flags: libc::c_int,
+    set: u64,
+    clear: u64,
+    propagation: u64,
+) -> nix::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -355,19 +389,17 @@ pub fn mount_setattr(
     let attr = MountAttr {
         attr_set: set,
         attr_clr: clear,
-        propagation: 0,
+        propagation,
         userns_fd: 0,
     };
-    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
-        .map_err(|_| Errno::EINVAL)?;
-    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: the path is a valid NUL-terminated string and attr a
     // properly sized, initialised struct mount_attr; both outlive the
-    // call, and the kernel only reads them.
+    // call, and the kernel only reads them. dirfd is a descriptor the
+    // caller holds open (or AT_FDCWD).
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
+            dirfd,
             path.as_ptr(),
             flags as libc::c_uint,
             &attr as *const MountAttr,

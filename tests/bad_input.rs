@@ -174,3 +174,39 @@ fn wrongly_typed_field_is_reported() {
     assert_one_error(&out, &[]);
     t.assert_no_leftovers(&id, &b);
 }
+
+/// Without a cgroup namespace the runtime builds the v1 cgroup view while
+/// init mounts the rest. A mount that fails before init gets to the view
+/// must still be reported as itself, whether init died before or after the
+/// runtime sent the view, with nothing left behind (the detached view
+/// included: it lives only as long as the message carrying it).
+#[test]
+fn a_mount_failing_before_the_cgroup_view_is_reported() {
+    let t = TestEnv::new("mount_before_view");
+    for round in 0..5 {
+        let mut b = t.shared_bundle(&["true"]);
+        b.remove_namespace("cgroup");
+        let missing = t.path().join(format!("no-such-source-{round}"));
+        let bad = json!({"destination": "/mnt", "type": "bind",
+                         "source": missing, "options": ["rbind"]});
+        b.config["mounts"].as_array_mut().unwrap().insert(0, bad);
+        let (g, out) = t.run(&b);
+        assert_one_error(&out, &[missing.to_str().unwrap()]);
+        t.assert_no_leftovers(&g.id, &b);
+    }
+}
+
+/// A namespace path that is no namespace fails in init right after the
+/// clone, while the runtime is still making the cgroup: the runtime's next
+/// message then finds init gone, and what init reported is the error.
+#[test]
+fn a_namespace_path_that_is_no_namespace_is_reported() {
+    let t = TestEnv::new("not_a_ns");
+    let not_ns = t.path().join("not-a-namespace");
+    fs::write(&not_ns, "").unwrap();
+    let mut b = t.shared_bundle(&["true"]);
+    b.namespace("network", Some(not_ns.to_str().unwrap()));
+    let (g, out) = t.run(&b);
+    assert_one_error(&out, &[not_ns.to_str().unwrap()]);
+    t.assert_no_leftovers(&g.id, &b);
+}

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use serde_json::json;
 use std::fs;
 
 #[test]
@@ -247,4 +248,119 @@ fn bind_mount_rw_writes_reach_the_host() {
     );
     // The runtime created the missing mount point inside the rootfs.
     assert!(b.rootfs().join("mnt/data").is_dir());
+}
+
+/// The v1 cgroup view (a tmpfs with one bind per hierarchy) is the same
+/// whether the runtime builds it detached while init mounts the rest (the
+/// plain case) or init builds it (a createRuntime hook makes it so): the
+/// same directories, each bound from the container's own cgroup, read-only,
+/// and, like the rest of the rootfs, receiving the host's mount events but
+/// sending none back (rslave), or neither (rprivate). Run in a mount
+/// namespace of the test's own where every mount is shared, so there is
+/// propagation to see.
+#[test]
+fn cgroup_view_is_the_same_whoever_builds_it() {
+    if unified_layout() {
+        eprintln!("a pure cgroup v2 host has no v1 view (one bind): nothing to compare");
+        return;
+    }
+    let t = TestEnv::new("cgroup_view");
+    let script = "ls /sys/fs/cgroup; grep ' /sys/fs/cgroup' /proc/self/mountinfo; \
+                  grep -qx 1 /sys/fs/cgroup/pids/cgroup.procs && echo own-cgroup";
+    let run = |hook: bool, propagation: &str| {
+        let mut b = t.shared_bundle(&["sh", "-c", script]);
+        // With a cgroup namespace the view is fresh cgroup mounts instead.
+        b.remove_namespace("cgroup");
+        b.set("/linux/rootfsPropagation", json!(propagation));
+        if hook {
+            b.hook("createRuntime", "/bin/true", &["true"], &[]);
+        }
+        b.write();
+        let id = t.id();
+        let _g = t.guard(&id);
+        let log = t.path().join(format!("{id}.log"));
+        let args = [
+            "--log",
+            log.to_str().unwrap(),
+            "--debug",
+            "run",
+            "--bundle",
+            b.path_str(),
+            &id,
+        ];
+        let out = t.cli.spawn_with(&args, |c| {
+            // SAFETY: between fork and exec only async-signal-safe system
+            // calls are made, on this process's own mount namespace.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(c, || {
+                    if libc::unshare(libc::CLONE_NEWNS) != 0
+                        || libc::mount(
+                            c"none".as_ptr(),
+                            c"/".as_ptr(),
+                            std::ptr::null(),
+                            libc::MS_SHARED | libc::MS_REC,
+                            std::ptr::null(),
+                        ) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                })
+            };
+        });
+        let out = out.wait();
+        assert_eq!(out.code, 0, "container {id} failed: {out}");
+        let built_by_runtime = fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("the runtime built the cgroup view");
+        assert_eq!(built_by_runtime, !hook, "who built the view ({id}):\n{out}");
+        // Per mount: point, root (the container's cgroup, id made
+        // generic), options, propagation, type, source, super options.
+        let mut view = Vec::new();
+        for line in out.stdout.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            if f.len() < 10 {
+                view.push(line.to_string());
+                continue;
+            }
+            let dash = f.iter().position(|x| *x == "-").unwrap();
+            let propagation: Vec<&str> = f[6..dash]
+                .iter()
+                .map(|o| o.split(':').next().unwrap())
+                .collect();
+            let root = f[3].replace(&id, "ID");
+            view.push(format!(
+                "{} {root} {} {propagation:?} {}",
+                f[4],
+                f[5],
+                f[dash + 1..].join(" ")
+            ));
+        }
+        view
+    };
+    let hierarchies = fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+        .count();
+    for (propagation, expect) in [("rslave", "[\"master\"]"), ("rprivate", "[]")] {
+        let by_runtime = run(false, propagation);
+        let by_init = run(true, propagation);
+        assert_eq!(
+            by_runtime, by_init,
+            "{propagation}: the view differs with who built it"
+        );
+        assert!(
+            by_runtime.iter().any(|l| l == "own-cgroup"),
+            "{propagation}: pids is not the container's cgroup: {by_runtime:#?}"
+        );
+        let binds: Vec<&String> = by_runtime
+            .iter()
+            .filter(|l| l.starts_with("/sys/fs/cgroup/"))
+            .collect();
+        assert_eq!(binds.len(), hierarchies, "{by_runtime:#?}");
+        for l in binds {
+            assert!(l.contains(" ro,"), "{propagation}: not read-only: {l}");
+            assert!(l.contains(expect), "{propagation}: want {expect}: {l}");
+        }
+    }
 }

@@ -165,6 +165,9 @@ fn setup(
     }
 
     // Root filesystem.
+    let view_from_runtime = l
+        .runtime_builds_cgroup_view(plan, cgroup)
+        .map(|_| || receive_cgroup_view(ch));
     let ctx = rootfs::Context {
         spec,
         rootfs: &l.bundle.rootfs,
@@ -172,6 +175,7 @@ fn setup(
         cgroup,
         new_userns: plan.new_user,
         new_cgroupns: plan.unshare.contains(CloneFlags::CLONE_NEWCGROUP),
+        cgroup_view: view_from_runtime.as_ref().map(|f| f as _),
     };
     rootfs::prepare(&ctx).step("rootfs")?;
     let state = l.hook_state(host_pid, "creating");
@@ -267,6 +271,15 @@ fn join_cgroup(ch: &Channel) -> Result<i32> {
         Some((Msg::Placed { .. }, _)) => Err(Error::Other(
             "sync protocol error: Placed without its cgroup files".into(),
         )),
+        Some((m, _)) => Err(m.into_error()),
+        None => std::process::exit(1),
+    }
+}
+
+/// The v1 cgroup view the runtime built, or `None`: build it here.
+fn receive_cgroup_view(ch: &Channel) -> Result<Option<OwnedFd>> {
+    match ch.recv()? {
+        Some((Msg::CgroupView, fd)) => Ok(fd),
         Some((m, _)) => Err(m.into_error()),
         None => std::process::exit(1),
     }

@@ -28,6 +28,10 @@ pub enum Msg {
     /// Exec now: `exec`'s helper, and a `run` init with startContainer
     /// hooks (any other `run` init execs as soon as it is ready).
     Start,
+    /// The container's v1 cgroup view, built detached by the runtime, is
+    /// attached; none attached: init builds the view itself. Sent only
+    /// when both sides know to (`runtime_builds_cgroup_view`).
+    CgroupView,
     // child -> parent
     /// The namespaces exist: the parent may run createRuntime hooks.
     NamespacesReady,
@@ -113,6 +117,23 @@ impl Channel {
 
     /// Like [`Channel::recv`], with every descriptor the message carried.
     pub fn recv_fds(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>> {
+        self.recv_flags(MsgFlags::empty())
+    }
+
+    /// Send a message after the clone. When that fails, the child has died
+    /// or is dying, and what it reported before (an error message waiting
+    /// to be read) is the error to give, not the failed send.
+    pub fn send_to_child(&self, msg: &Msg, fds: &[RawFd]) -> Result<()> {
+        let sent = self.send_with_fds(msg, fds);
+        if sent.is_err() {
+            if let Ok(Some((m @ Msg::Error { .. }, _))) = self.recv_flags(MsgFlags::MSG_DONTWAIT) {
+                return Err(m.into_error());
+            }
+        }
+        sent
+    }
+
+    fn recv_flags(&self, flags: MsgFlags) -> Result<Option<(Msg, Vec<OwnedFd>)>> {
         let mut buf = vec![0u8; 8192];
         let mut cbuf = nix::cmsg_space!([RawFd; MAX_FDS]);
         let (n, fds) = loop {
@@ -121,7 +142,7 @@ impl Channel {
                 self.fd.as_raw_fd(),
                 &mut iov,
                 Some(&mut cbuf),
-                MsgFlags::MSG_CMSG_CLOEXEC,
+                MsgFlags::MSG_CMSG_CLOEXEC | flags,
             ) {
                 Ok(r) => {
                     if r.flags.contains(MsgFlags::MSG_CTRUNC) {

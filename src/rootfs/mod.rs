@@ -7,6 +7,7 @@ mod devices;
 mod options;
 mod paths;
 
+pub use cgroupfs::{build_detached as build_cgroup_view, view_flags as cgroup_view_flags};
 pub use devices::{create_devices, DEFAULT_DEVICES};
 pub use options::{parse as parse_options, propagation};
 pub use paths::resolve_in_root;
@@ -32,6 +33,10 @@ pub struct Context<'a> {
     pub cgroup: &'a CgroupPaths,
     pub new_userns: bool,
     pub new_cgroupns: bool,
+    /// Set when the runtime builds the v1 cgroup view: called at the cgroup
+    /// mount, it gives the detached view to attach, or `None` when the
+    /// runtime could not build it (then init builds it itself).
+    pub cgroup_view: Option<&'a dyn Fn() -> Result<Option<OwnedFd>>>,
 }
 
 /// Everything before `pivot_root`.
@@ -111,15 +116,15 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
 fn mount_one(ctx: &Context, root: &OwnedFd, m: &Mount) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]))?;
     let typ = m.typ().as_deref().unwrap_or("none");
-    let dest = resolve_in_root(ctx.rootfs, m.destination())?;
+    let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return cgroupfs::mount_cgroups(ctx, &dest, &opts);
+        let target = Target::prepare(ctx.rootfs, root, dest, Kind::Dir)?;
+        return cgroupfs::mount_cgroups(ctx, root, &target, dest, &opts);
     }
     if opts.is_bind() || typ == "bind" {
-        bind(ctx, root, m, &dest, &opts)?;
+        bind(ctx, root, m, &opts)?;
     } else {
-        mkdir_in_root(ctx.rootfs, &dest)?;
-        let target = Target::open(root, m.destination(), &dest)?;
+        let target = Target::prepare(ctx.rootfs, root, dest, Kind::Dir)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         let data = opts.data();
         let res = mount(
@@ -136,34 +141,47 @@ fn mount_one(ctx: &Context, root: &OwnedFd, m: &Mount) -> Result<()> {
             Err(nix::errno::Errno::EPERM) if typ == "sysfs" && ctx.new_userns => {
                 let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
                 mount(Some("/sys"), target.path(), NONE, flags, NONE)
-                    .ctx_path("cannot bind /sys onto", &dest)?;
-                let top = Target::open(root, m.destination(), &dest)?;
+                    .ctx_path("cannot bind /sys onto", dest)?;
+                let top = Target::open(root, dest)?;
                 remount_bind(top.path(), opts.flags | MsFlags::MS_RDONLY, opts.cleared)?;
             }
-            Err(e) => return Err(mount_error(typ, &source, m.destination(), e)),
+            Err(e) => return Err(mount_error(typ, &source, dest, e)),
         }
     }
     if !opts.propagation.is_empty() {
-        let top = Target::open(root, m.destination(), &dest)?;
+        let top = Target::open(root, dest)?;
         for p in &opts.propagation {
-            mount(NONE, top.path(), NONE, *p, NONE)
-                .ctx_path("cannot set propagation of", m.destination())?;
+            mount(NONE, top.path(), NONE, *p, NONE).ctx_path("cannot set propagation of", dest)?;
         }
     }
     Ok(())
 }
 
+/// What a missing mount target is made as.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Dir,
+    File,
+}
+
 /// A mount target opened inside the rootfs with `openat2(RESOLVE_IN_ROOT)`
-/// and used through its fd, so a symlink swapped in after the target was
-/// resolved cannot send the mount outside the rootfs (CVE-2015-1335 class).
+/// and used through its fd (`/proc/self/fd/N`), so a symlink swapped in
+/// after the target was found cannot send the mount outside the rootfs
+/// (CVE-2015-1335 class): whatever the path resolves to at open time is
+/// inside the rootfs, and the mount lands on exactly that.
 struct Target {
-    _fd: OwnedFd,
+    fd: OwnedFd,
     path: String,
 }
 
 impl Target {
     /// `root`: the rootfs, opened once its bind mount is in place.
-    fn open(root: &OwnedFd, in_container: &Path, expected: &Path) -> Result<Target> {
+    fn open(root: &OwnedFd, in_container: &Path) -> Result<Target> {
+        Self::try_open(root, in_container)
+            .map_err(|e| Error::io("cannot open mount target", in_container, e.into()))
+    }
+
+    fn try_open(root: &OwnedFd, in_container: &Path) -> rustix::io::Result<Target> {
         use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
         let rel = in_container.strip_prefix("/").unwrap_or(in_container);
         let rel = if rel.as_os_str().is_empty() {
@@ -177,25 +195,71 @@ impl Target {
             OFlags::PATH | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
-        .map_err(|e| Error::io("cannot open mount target", in_container, e.into()))?;
+        )?;
         let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        // The kernel's resolution must land where ours did; anything else
-        // means the rootfs changed under us.
-        let actual = fs::read_link(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        if actual != expected {
-            return Err(Error::Other(format!(
-                "mount target {} changed while the container was being set up ({} instead of {}): refusing to mount",
-                in_container.display(),
-                actual.display(),
-                expected.display()
-            )));
+        Ok(Target { fd, path })
+    }
+
+    /// Open the target, first making it (and its parents) when it does
+    /// not exist: most exist, so the common case is one `openat2`.
+    fn prepare(rootfs: &Path, root: &OwnedFd, in_container: &Path, kind: Kind) -> Result<Target> {
+        match Self::try_open(root, in_container) {
+            Ok(t) => return Ok(t),
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => {
+                return Err(Error::io(
+                    "cannot open mount target",
+                    in_container,
+                    e.into(),
+                ))
+            }
         }
-        Ok(Target { _fd: fd, path })
+        if Self::make_in_parent(root, in_container, kind) {
+            if let Ok(t) = Self::try_open(root, in_container) {
+                return Ok(t);
+            }
+        }
+        // Made where the same resolution leads, then opened again by the
+        // kernel's resolution: the mount still lands inside the rootfs
+        // whatever changed in between.
+        let dest = resolve_in_root(rootfs, in_container)?;
+        match kind {
+            Kind::Dir => mkdir_in_root(rootfs, &dest)?,
+            Kind::File => touch_in_root(rootfs, &dest)?,
+        }
+        Self::open(root, in_container)
+    }
+
+    /// Make a missing target in its directory, when that exists: the
+    /// usual case, a mount point on a tmpfs mounted just before. False when
+    /// it cannot (no such directory, or something by that name exists, a
+    /// dangling symlink say), for the general path to handle.
+    fn make_in_parent(root: &OwnedFd, in_container: &Path, kind: Kind) -> bool {
+        use rustix::fs::{mkdirat, openat, Mode, OFlags};
+        let (Some(parent), Some(name)) = (in_container.parent(), in_container.file_name()) else {
+            return false;
+        };
+        let Ok(dir) = Self::try_open(root, parent) else {
+            return false;
+        };
+        match kind {
+            Kind::Dir => mkdirat(&dir.fd, name, Mode::from_raw_mode(0o777)).is_ok(),
+            Kind::File => openat(
+                &dir.fd,
+                name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o666),
+            )
+            .is_ok(),
+        }
     }
 
     fn path(&self) -> &str {
         &self.path
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 
@@ -207,19 +271,12 @@ fn mount_error(typ: &str, source: &Path, dest: &Path, e: nix::errno::Errno) -> E
     ))
 }
 
-fn bind(
-    ctx: &Context,
-    root: &OwnedFd,
-    m: &Mount,
-    dest: &Path,
-    opts: &options::Parsed,
-) -> Result<()> {
-    let source = m.source().as_ref().ok_or_else(|| {
-        Error::Config(format!(
-            "bind mount on {} has no source",
-            m.destination().display()
-        ))
-    })?;
+fn bind(ctx: &Context, root: &OwnedFd, m: &Mount, opts: &options::Parsed) -> Result<()> {
+    let dest = m.destination();
+    let source = m
+        .source()
+        .as_ref()
+        .ok_or_else(|| Error::Config(format!("bind mount on {} has no source", dest.display())))?;
     let source = if source.is_absolute() {
         source.clone()
     } else {
@@ -229,22 +286,18 @@ fn bind(
         Error::Config(format!(
             "bind mount source {} for {}: {}",
             source.display(),
-            m.destination().display(),
+            dest.display(),
             crate::error::io_text(&e)
         ))
     })?;
-    if meta.is_dir() {
-        mkdir_in_root(ctx.rootfs, dest)?;
-    } else {
-        touch_in_root(ctx.rootfs, dest)?;
-    }
-    let target = Target::open(root, m.destination(), dest)?;
+    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+    let target = Target::prepare(ctx.rootfs, root, dest, kind)?;
     let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
     mount(Some(&source), target.path(), NONE, flags, NONE)
-        .map_err(|e| mount_error("bind", &source, m.destination(), e))?;
+        .map_err(|e| mount_error("bind", &source, dest, e))?;
     let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
-        let top = Target::open(root, m.destination(), dest)?;
+        let top = Target::open(root, dest)?;
         remount_bind(top.path(), opts.flags, opts.cleared)?;
     }
     Ok(())
