@@ -20,32 +20,39 @@ cella=$target/release/cella
 work=$(mktemp -d /tmp/cella-order.XXXXXX)
 root=$work/state
 cleanup() {
-  for id in order-run order-cycle; do "$cella" --root "$root" delete --force "$id" >/dev/null 2>&1 || true; done
+  for id in order-run order-run-hostcg order-cycle; do "$cella" --root "$root" delete --force "$id" >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# Two busybox bundles on the default spec: one runs true, one sleeps.
-mk_bundle() { # dir, args as a JSON list
+# Busybox bundles on the default spec: one runs true, one sleeps; and one
+# runs true without a cgroup namespace, as runc's spec has it (the runtime
+# then builds the cgroup view, a path of its own).
+mk_bundle() { # dir, args as a JSON list[, namespace to drop]
   mkdir -p "$1/rootfs/bin"
   cp /bin/busybox "$1/rootfs/bin/"
   for a in $("$1/rootfs/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$1/rootfs/bin/$a"; done
   (cd "$1" && "$cella" spec)
-  python3 - "$1/config.json" "$2" <<'PY'
+  python3 - "$1/config.json" "$2" ${3:+"$3"} <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
 c["process"]["terminal"] = False
 c["process"]["args"] = json.loads(sys.argv[2])
+if len(sys.argv) > 3:
+    ns = c["linux"]["namespaces"]
+    c["linux"]["namespaces"] = [n for n in ns if n["type"] != sys.argv[3]]
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
 }
 mk_bundle "$work/true" '["/bin/true"]'
 mk_bundle "$work/sleep" '["sleep", "1000"]'
+mk_bundle "$work/hostcg" '["/bin/true"]' cgroup
 
 out=$work/order
 touch "$out"
 trace() { python3 scripts/first-touch.py "$out" "$cella" --root "$root" "$@" </dev/null >/dev/null; }
 trace run --bundle "$work/true" order-run
+trace run --bundle "$work/hostcg" order-run-hostcg
 trace create --bundle "$work/sleep" order-cycle
 trace start order-cycle
 trace state order-cycle
