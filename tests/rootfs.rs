@@ -250,22 +250,25 @@ fn bind_mount_rw_writes_reach_the_host() {
     assert!(b.rootfs().join("mnt/data").is_dir());
 }
 
-/// The v1 cgroup view (a tmpfs with one bind per hierarchy) is the same
-/// whether the runtime builds it detached while init mounts the rest (the
-/// plain case) or init builds it (a createRuntime hook makes it so): the
-/// same directories, each bound from the container's own cgroup, read-only,
-/// and, like the rest of the rootfs, receiving the host's mount events but
-/// sending none back (rslave), or neither (rprivate). Run in a mount
-/// namespace of the test's own where every mount is shared, so there is
-/// propagation to see.
+/// The mounts the runtime builds detached while init mounts the rest (the
+/// plain case), /dev with /dev/pts, /dev/shm and the device nodes, and the
+/// v1 cgroup view (a tmpfs with one bind per hierarchy), are the same as
+/// when init builds them (a createRuntime hook makes it so): the same
+/// nodes, modes and links, the same mounts with the same options, each
+/// hierarchy bound from the container's own cgroup, read-only, and, like
+/// the rest of the rootfs, receiving the host's mount events but sending
+/// none back (rslave), or neither (rprivate). Run in a mount namespace of
+/// the test's own where every mount is shared, so there is propagation to
+/// see.
 #[test]
-fn cgroup_view_is_the_same_whoever_builds_it() {
+fn prebuilt_mounts_are_the_same_whoever_builds_them() {
     if unified_layout() {
         eprintln!("a pure cgroup v2 host has no v1 view (one bind): nothing to compare");
         return;
     }
     let t = TestEnv::new("cgroup_view");
-    let script = "ls /sys/fs/cgroup; grep ' /sys/fs/cgroup' /proc/self/mountinfo; \
+    let script = "ls /sys/fs/cgroup; grep -E ' /(sys/fs/cgroup|dev)' /proc/self/mountinfo; \
+                  stat -c '%n %F %a %u %g %t %T %N' /dev/* /dev/pts/* /dev/shm/. /dev/mqueue/.; \
                   grep -qx 1 /sys/fs/cgroup/pids/cgroup.procs && echo own-cgroup";
     let run = |hook: bool, propagation: &str| {
         let mut b = t.shared_bundle(&["sh", "-c", script]);
@@ -310,16 +313,19 @@ fn cgroup_view_is_the_same_whoever_builds_it() {
         });
         let out = out.wait();
         assert_eq!(out.code, 0, "container {id} failed: {out}");
-        let built_by_runtime = fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("the runtime built the cgroup view");
-        assert_eq!(built_by_runtime, !hook, "who built the view ({id}):\n{out}");
+        let log = fs::read_to_string(&log).unwrap_or_default();
+        for what in ["Dev", "CgroupView"] {
+            let by_runtime = log
+                .lines()
+                .any(|l| l.contains("the runtime built mount") && l.contains(what));
+            assert_eq!(by_runtime, !hook, "who built {what} ({id}):\n{log}");
+        }
         // Per mount: point, root (the container's cgroup, id made
         // generic), options, propagation, type, source, super options.
         let mut view = Vec::new();
         for line in out.stdout.lines() {
             let f: Vec<&str> = line.split(' ').collect();
-            if f.len() < 10 {
+            if f.len() < 10 || !f.contains(&"-") {
                 view.push(line.to_string());
                 continue;
             }
@@ -336,6 +342,8 @@ fn cgroup_view_is_the_same_whoever_builds_it() {
                 f[dash + 1..].join(" ")
             ));
         }
+        // mountinfo lists mounts by id: trees made earlier come earlier.
+        view.sort();
         view
     };
     let hierarchies = fs::read_dir("/sys/fs/cgroup")
@@ -347,12 +355,29 @@ fn cgroup_view_is_the_same_whoever_builds_it() {
         let by_init = run(true, propagation);
         assert_eq!(
             by_runtime, by_init,
-            "{propagation}: the view differs with who built it"
+            "{propagation}: the mounts differ with who built them"
         );
         assert!(
             by_runtime.iter().any(|l| l == "own-cgroup"),
             "{propagation}: pids is not the container's cgroup: {by_runtime:#?}"
         );
+        for want in [
+            "/dev/null character special file 666 0 0 1 3",
+            "/dev/ptmx symbolic link 777 0 0 0 0 '/dev/ptmx' -> 'pts/ptmx'",
+            "/dev/pts/ptmx character special file 666 0 0 5 2",
+            "/dev/shm/. directory 1777 0 0 0 0",
+        ] {
+            assert!(
+                by_runtime.iter().any(|l| l.starts_with(want)),
+                "{propagation}: no {want:?} in {by_runtime:#?}"
+            );
+        }
+        for dev in ["/dev ", "/dev/pts ", "/dev/shm ", "/dev/mqueue "] {
+            assert!(
+                by_runtime.iter().any(|l| l.starts_with(dev)),
+                "{propagation}: {dev}is not mounted: {by_runtime:#?}"
+            );
+        }
         let binds: Vec<&String> = by_runtime
             .iter()
             .filter(|l| l.starts_with("/sys/fs/cgroup/"))

@@ -165,9 +165,8 @@ fn setup(
     }
 
     // Root filesystem.
-    let view_from_runtime = l
-        .runtime_builds_cgroup_view(plan, cgroup)
-        .map(|_| || receive_cgroup_view(ch));
+    let prebuilt = l.prebuilt_mounts(plan, cgroup);
+    let receive = |mount| receive_prebuilt(ch, mount);
     let ctx = rootfs::Context {
         spec,
         rootfs: &l.bundle.rootfs,
@@ -175,7 +174,8 @@ fn setup(
         cgroup,
         new_userns: plan.new_user,
         new_cgroupns: plan.unshare.contains(CloneFlags::CLONE_NEWCGROUP),
-        cgroup_view: view_from_runtime.as_ref().map(|f| f as _),
+        prebuilt: &prebuilt,
+        receive: &receive,
     };
     rootfs::prepare(&ctx).step("rootfs")?;
     let state = l.hook_state(host_pid, "creating");
@@ -276,10 +276,11 @@ fn join_cgroup(ch: &Channel) -> Result<i32> {
     }
 }
 
-/// The v1 cgroup view the runtime built, or `None`: build it here.
-fn receive_cgroup_view(ch: &Channel) -> Result<Option<OwnedFd>> {
+/// The tree the runtime built for the config's mount `mount`, or `None`:
+/// mount it here.
+fn receive_prebuilt(ch: &Channel, mount: usize) -> Result<Option<OwnedFd>> {
     match ch.recv()? {
-        Some((Msg::CgroupView, fd)) => Ok(fd),
+        Some((Msg::Prebuilt { mount: m }, fd)) if m == mount => Ok(fd),
         Some((m, _)) => Err(m.into_error()),
         None => std::process::exit(1),
     }

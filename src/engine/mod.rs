@@ -33,7 +33,6 @@ use crate::config::Bundle;
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::sys::{self, Forked};
-use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
@@ -110,46 +109,26 @@ impl Launch<'_> {
         self.runtime_hooks().iter().any(|(_, h)| !h.is_empty())
     }
 
-    /// Whether the runtime builds the container's v1 cgroup view (see
-    /// `rootfs::build_cgroup_view`) while init mounts the rest, and with
-    /// which flags and propagation. Parent and child decide it from the
-    /// same inputs, so init knows to wait for the view. Only for the plain
-    /// case: one cgroup mount, bound from the host's hierarchies (no cgroup
-    /// or user namespace, a mount namespace of its own), a recursive slave
-    /// or private rootfs (the view takes the same propagation), and no
-    /// runtime hooks (whose messages would come in between).
-    fn runtime_builds_cgroup_view(
+    /// The mounts the runtime builds for init while init mounts the rest
+    /// (see `rootfs::prebuilt`). Parent and child decide it from the same
+    /// inputs, so init knows which to wait for. Only in the plain case: no
+    /// user or cgroup namespace (the trees are made in the runtime's), a
+    /// mount namespace of its own, and no runtime hooks (whose messages
+    /// would come in between).
+    fn prebuilt_mounts(
         &self,
         plan: &Plan,
         cgroup: &CgroupPaths,
-    ) -> Option<(MsFlags, MsFlags)> {
+    ) -> Vec<crate::rootfs::prebuilt::Item> {
         if plan.new_user
             || plan.join_user.is_some()
             || plan.unshare.contains(CloneFlags::CLONE_NEWCGROUP)
             || !plan.unshare.contains(CloneFlags::CLONE_NEWNS)
-            || cgroup.unified_only()
             || self.has_runtime_hooks()
         {
-            return None;
+            return Vec::new();
         }
-        let linux = self.spec().linux().as_ref();
-        let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-            None | Some("rslave") => MsFlags::MS_SLAVE,
-            Some("rprivate") => MsFlags::MS_PRIVATE,
-            Some(_) => return None,
-        };
-        let mut cgroup_mounts = self
-            .spec()
-            .mounts()
-            .iter()
-            .flatten()
-            .filter(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
-        let m = cgroup_mounts.next()?;
-        if cgroup_mounts.next().is_some() {
-            return None;
-        }
-        let opts = crate::rootfs::parse_options(m.options().as_deref().unwrap_or(&[])).ok()?;
-        Some((crate::rootfs::cgroup_view_flags(&opts), propagation))
+        crate::rootfs::prebuilt::plan(self.spec(), cgroup)
     }
 
     /// The OCI state document handed to hooks.
@@ -264,20 +243,20 @@ pub fn spawn(
     let fds: Vec<_> = join.iter().map(|f| f.file.as_raw_fd()).collect();
     parent_end.send_to_child(&Msg::Placed { pid, files: paths }, &fds)?;
     drop(join);
-    if let Some((flags, propagation)) = l.runtime_builds_cgroup_view(&plan, &cgroup) {
-        let view = match crate::rootfs::build_cgroup_view(&cgroup, flags, propagation) {
-            Ok(v) => {
-                tracing::debug!("the runtime built the cgroup view");
-                Some(v)
+    for item in l.prebuilt_mounts(&plan, &cgroup) {
+        let tree = match crate::rootfs::prebuilt::build(&item, l.spec(), &cgroup) {
+            Ok(t) => {
+                tracing::debug!("the runtime built mount {} ({:?})", item.mount, item.kind);
+                Some(t)
             }
             Err(e) => {
-                tracing::debug!("init builds the cgroup view itself: {e}");
+                tracing::debug!("init makes mount {} itself: {e}", item.mount);
                 None
             }
         };
-        // Sent with or without the view: init waits for this message.
-        let fds: Vec<_> = view.iter().map(|v| v.as_raw_fd()).collect();
-        parent_end.send_to_child(&Msg::CgroupView, &fds)?;
+        // Sent with or without the tree: init waits for this message.
+        let fds: Vec<_> = tree.iter().map(|t| t.as_raw_fd()).collect();
+        parent_end.send_to_child(&Msg::Prebuilt { mount: item.mount }, &fds)?;
     }
     meanwhile(pid, &cgroup)?;
 

@@ -28,10 +28,10 @@ pub enum Msg {
     /// Exec now: `exec`'s helper, and a `run` init with startContainer
     /// hooks (any other `run` init execs as soon as it is ready).
     Start,
-    /// The container's v1 cgroup view, built detached by the runtime, is
-    /// attached; none attached: init builds the view itself. Sent only
-    /// when both sides know to (`runtime_builds_cgroup_view`).
-    CgroupView,
+    /// The config's mount at this index, built detached by the runtime, is
+    /// attached; none attached: init mounts it itself. Sent, in config
+    /// order, for each mount both sides know of (`Launch::prebuilt_mounts`).
+    Prebuilt { mount: usize },
     // child -> parent
     /// The namespaces exist: the parent may run createRuntime hooks.
     NamespacesReady,
@@ -136,6 +136,7 @@ impl Channel {
     fn recv_flags(&self, flags: MsgFlags) -> Result<Option<(Msg, Vec<OwnedFd>)>> {
         let mut buf = vec![0u8; 8192];
         let mut cbuf = nix::cmsg_space!([RawFd; MAX_FDS]);
+        let mut reset_seen = false;
         let (n, fds) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(
@@ -159,6 +160,13 @@ impl Channel {
                     break (r.bytes, fds);
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The other side closed with messages of ours unread: the
+                // kernel reports that once, ahead of what it sent before
+                // it went (its error report, say), which is read next.
+                Err(nix::errno::Errno::ECONNRESET) if !reset_seen => {
+                    reset_seen = true;
+                    continue;
+                }
                 Err(e) => return Err(Error::sys("cannot read sync socket", e)),
             }
         };

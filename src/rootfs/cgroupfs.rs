@@ -4,10 +4,10 @@
 //! tmpfs holds one directory per hierarchy, as on the host.
 //!
 //! That v1 view needs nothing of the container's namespaces, so in the
-//! common case (see `engine::runtime_builds_cgroup_view`) the runtime
-//! builds it as a detached mount tree while init mounts the rest of the
-//! rootfs ([`build_detached`]), and init attaches it with one `move_mount`:
-//! twelve mounts and ten directories off init's path.
+//! common case the runtime builds it as a detached mount tree while init
+//! mounts the rest of the rootfs ([`build_detached`], see `prebuilt`), and
+//! init attaches it with one `move_mount`: twelve mounts and ten
+//! directories off init's path.
 
 use super::{remount_bind, Context, Target};
 use crate::cgroups::{CgroupPaths, Hierarchy};
@@ -46,19 +46,6 @@ pub fn mount_cgroups(
             }
         }
         return Ok(());
-    }
-    if let Some(take) = ctx.cgroup_view {
-        if let Some(view) = take()? {
-            use rustix::mount::{move_mount, MoveMountFlags};
-            return move_mount(
-                &view,
-                "",
-                target.fd(),
-                "",
-                MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-            )
-            .map_err(|e| Error::io("cannot attach the cgroup view on", dest, e.into()));
-        }
     }
     nix::mount::mount(
         Some("tmpfs"),

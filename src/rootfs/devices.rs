@@ -95,6 +95,33 @@ pub fn create_devices(
     Ok(())
 }
 
+/// Fill a fresh /dev tmpfs that is not mounted anywhere yet (the runtime
+/// builds it detached, see `prebuilt`) with what [`create_devices`] would
+/// put in a fresh /dev: the default nodes not in `config`, and the
+/// symlinks not named there. The config's own devices are left to init.
+pub fn populate_detached(dev: std::os::fd::BorrowedFd<'_>, config: &[LinuxDevice]) -> Result<()> {
+    let dev = FreshDev(
+        dev.try_clone_to_owned()
+            .map_err(|e| Error::io("cannot duplicate", "/dev", e))?,
+    );
+    let listed = |p: &str| config.iter().any(|d| d.path() == Path::new(p));
+    for (path, major, minor) in DEFAULT_DEVICES {
+        if !listed(path) && !dev.mknod(path, *major, *minor) {
+            return Err(Error::Other(format!(
+                "cannot create {path} in the new /dev"
+            )));
+        }
+    }
+    for (target, link) in symlinks() {
+        if listed(link) {
+            continue;
+        }
+        let name = link.strip_prefix("/dev/").unwrap_or(link);
+        nix::unistd::symlinkat(target, &dev.0, name).ctx_path("cannot create symlink", link)?;
+    }
+    Ok(())
+}
+
 /// The container's /dev when it is the tmpfs the runtime just mounted and
 /// filled with nothing but directories: the default nodes go straight in
 /// through one directory fd, with no path to resolve, no node to replace,
@@ -178,17 +205,7 @@ fn make(rootfs: &Path, n: &Node, userns: bool) -> Result<()> {
 /// /dev/fd, /dev/std{in,out,err}, /dev/ptmx and, when the host has it,
 /// /dev/core.
 fn dev_symlinks(rootfs: &Path, fresh: Option<&FreshDev>) -> Result<()> {
-    let mut links = vec![
-        ("/proc/self/fd", "/dev/fd"),
-        ("/proc/self/fd/0", "/dev/stdin"),
-        ("/proc/self/fd/1", "/dev/stdout"),
-        ("/proc/self/fd/2", "/dev/stderr"),
-        ("pts/ptmx", "/dev/ptmx"),
-    ];
-    if Path::new("/proc/kcore").exists() {
-        links.push(("/proc/kcore", "/dev/core"));
-    }
-    for (target, link) in links {
+    for (target, link) in symlinks() {
         if let Some(dev) = fresh {
             let name = link.strip_prefix("/dev/").unwrap_or(link);
             match nix::unistd::symlinkat(target, &dev.0, name) {
@@ -204,4 +221,19 @@ fn dev_symlinks(rootfs: &Path, fresh: Option<&FreshDev>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// (target, link) of the customary /dev symlinks.
+fn symlinks() -> Vec<(&'static str, &'static str)> {
+    let mut links = vec![
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
+        ("pts/ptmx", "/dev/ptmx"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "/dev/core"));
+    }
+    links
 }

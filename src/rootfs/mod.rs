@@ -6,8 +6,8 @@ mod cgroupfs;
 mod devices;
 mod options;
 mod paths;
+pub mod prebuilt;
 
-pub use cgroupfs::{build_detached as build_cgroup_view, view_flags as cgroup_view_flags};
 pub use devices::{create_devices, DEFAULT_DEVICES};
 pub use options::{parse as parse_options, propagation};
 pub use paths::resolve_in_root;
@@ -33,10 +33,12 @@ pub struct Context<'a> {
     pub cgroup: &'a CgroupPaths,
     pub new_userns: bool,
     pub new_cgroupns: bool,
-    /// Set when the runtime builds the v1 cgroup view: called at the cgroup
-    /// mount, it gives the detached view to attach, or `None` when the
-    /// runtime could not build it (then init builds it itself).
-    pub cgroup_view: Option<&'a dyn Fn() -> Result<Option<OwnedFd>>>,
+    /// The mounts the runtime builds (see [`prebuilt`]), in config order.
+    pub prebuilt: &'a [prebuilt::Item],
+    /// Called at each of those mounts, in order: the detached tree the
+    /// runtime sent for it, or `None` when it could not build it (then
+    /// init mounts it itself).
+    pub receive: &'a dyn Fn(usize) -> Result<Option<OwnedFd>>,
 }
 
 /// Everything before `pivot_root`.
@@ -74,14 +76,55 @@ pub fn prepare(ctx: &Context) -> Result<()> {
     .map_err(|e| Error::io("cannot open rootfs", ctx.rootfs, e.into()))?;
 
     let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
-    for m in mounts {
+    // Mounts inside a tree the runtime built, and whether that made /dev.
+    let mut contained = Vec::new();
+    let mut dev_made = false;
+    for (i, m) in mounts.iter().enumerate() {
+        if contained.contains(&i) {
+            continue;
+        }
+        if let Some(item) = ctx.prebuilt.iter().find(|p| p.mount == i) {
+            if let Some(tree) = (ctx.receive)(i)? {
+                attach(ctx.rootfs, &root, m.destination(), tree)?;
+                if let prebuilt::Kind::Dev { parts } = &item.kind {
+                    contained.extend_from_slice(parts);
+                    dev_made = true;
+                }
+                continue;
+            }
+        }
         mount_one(ctx, &root, m)?;
     }
     let dev_is_tmpfs = mounts
         .iter()
         .any(|m| m.destination() == Path::new("/dev") && m.typ().as_deref() != Some("bind"));
     let config_devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    if dev_made {
+        // The runtime made the default nodes and symlinks; the config's
+        // devices are made here as always.
+        return create_devices(ctx.rootfs, false, config_devices, ctx.new_userns);
+    }
     create_devices(ctx.rootfs, dev_is_tmpfs, config_devices, ctx.new_userns)
+}
+
+/// Attach a tree the runtime built on its mount point, made if missing.
+fn attach(rootfs: &Path, root: &OwnedFd, dest: &Path, tree: OwnedFd) -> Result<()> {
+    use rustix::mount::{move_mount, MoveMountFlags};
+    let target = Target::prepare(rootfs, root, dest, Kind::Dir)?;
+    move_mount(
+        &tree,
+        "",
+        target.fd(),
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(|e| {
+        Error::io(
+            "cannot attach the mount the runtime made on",
+            dest,
+            e.into(),
+        )
+    })
 }
 
 /// pivot_root(2) needs the new root's parent mount not to be shared.
