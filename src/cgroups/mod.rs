@@ -197,7 +197,7 @@ impl CgroupPaths {
             if h.v2 {
                 enable_v2_controllers(&h.dir);
             } else if h.has("cpuset") {
-                inherit_cpuset(&h.dir)?;
+                inherit_cpuset(&h.dir, self.created.last() == Some(&h.dir))?;
             }
         }
         Ok(())
@@ -348,24 +348,31 @@ fn rmdir_retry(dir: &Path) -> Result<()> {
 
 /// A new v1 cpuset cgroup starts with no cpus and no memory nodes, and
 /// refuses tasks until it has both: copy them down from the nearest parent
-/// that has them.
-fn inherit_cpuset(dir: &Path) -> Result<()> {
+/// that has them. A cgroup `just_made` has neither (or, under a parent with
+/// `cgroup.clone_children`, its parent's, which are written again), so the
+/// search starts at its parent; one that existed keeps what it has.
+fn inherit_cpuset(dir: &Path, just_made: bool) -> Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let mut chain = Vec::new();
-        let mut p = dir.to_path_buf();
-        loop {
-            let v = crate::kfile::read(p.join(file)).unwrap_or_default();
+        let mut p = Some(dir);
+        if just_made {
+            chain.push(dir);
+            p = dir.parent();
+        }
+        while let Some(at) = p {
+            // No such file: above the hierarchy's root.
+            let Ok(v) = crate::kfile::read(at.join(file)) else {
+                break;
+            };
             if !v.trim().is_empty() {
                 for d in chain.iter().rev() {
-                    let f = PathBuf::from(d).join(file);
+                    let f = d.join(file);
                     fs::write(&f, v.trim()).map_err(|e| Error::io("cannot write", &f, e))?;
                 }
                 break;
             }
-            chain.push(p.clone());
-            if !p.pop() || !p.join(file).exists() {
-                break;
-            }
+            chain.push(at);
+            p = at.parent();
         }
     }
     Ok(())

@@ -45,15 +45,14 @@ pub fn create_devices(
         None
     };
     if defaults {
-        for (path, major, minor) in DEFAULT_DEVICES {
-            if config.iter().any(|d| d.path() == Path::new(path)) {
-                continue;
-            }
-            if let Some(dev) = &fresh {
-                if dev.mknod(path, *major, *minor) {
-                    continue;
-                }
-            }
+        let wanted = DEFAULT_DEVICES
+            .iter()
+            .filter(|(path, _, _)| !config.iter().any(|d| d.path() == Path::new(path)));
+        let left: Vec<_> = match &fresh {
+            Some(dev) => dev.mknod_all(wanted),
+            None => wanted.collect(),
+        };
+        for (path, major, minor) in left {
             let node = Node {
                 path: Path::new(path),
                 kind: SFlag::S_IFCHR,
@@ -105,12 +104,11 @@ pub fn populate_detached(dev: std::os::fd::BorrowedFd<'_>, config: &[LinuxDevice
             .map_err(|e| Error::io("cannot duplicate", "/dev", e))?,
     );
     let listed = |p: &str| config.iter().any(|d| d.path() == Path::new(p));
-    for (path, major, minor) in DEFAULT_DEVICES {
-        if !listed(path) && !dev.mknod(path, *major, *minor) {
-            return Err(Error::Other(format!(
-                "cannot create {path} in the new /dev"
-            )));
-        }
+    let wanted = DEFAULT_DEVICES.iter().filter(|(path, _, _)| !listed(path));
+    if let Some((path, _, _)) = dev.mknod_all(wanted).first() {
+        return Err(Error::Other(format!(
+            "cannot create {path} in the new /dev"
+        )));
     }
     for (target, link) in symlinks() {
         if listed(link) {
@@ -145,22 +143,31 @@ impl FreshDev {
         (fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC).then_some(FreshDev(fd))
     }
 
-    /// Make /dev/NAME a 0666 root-owned character device; false if it
-    /// could not (it exists already, say), for the general path to handle.
-    fn mknod(&self, path: &str, major: u64, minor: u64) -> bool {
-        let Some(name) = path.strip_prefix("/dev/") else {
-            return false;
-        };
+    /// Make each /dev/NAME a 0666 root-owned character device (the umask
+    /// cleared once for all); returns those it could not make (they exist
+    /// already, say), for the general path to handle.
+    fn mknod_all<'a>(
+        &self,
+        nodes: impl Iterator<Item = &'a (&'static str, u64, u64)>,
+    ) -> Vec<&'a (&'static str, u64, u64)> {
         let old = crate::sys::umask(0);
-        let made = nix::sys::stat::mknodat(
-            &self.0,
-            name,
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(major, minor),
-        );
+        let left = nodes
+            .filter(|(path, major, minor)| {
+                let Some(name) = path.strip_prefix("/dev/") else {
+                    return true;
+                };
+                nix::sys::stat::mknodat(
+                    &self.0,
+                    name,
+                    SFlag::S_IFCHR,
+                    Mode::from_bits_truncate(0o666),
+                    makedev(*major, *minor),
+                )
+                .is_err()
+            })
+            .collect();
         crate::sys::umask(old);
-        made.is_ok()
+        left
     }
 }
 
