@@ -3,13 +3,13 @@
 //! (logrus style, as runc writes); with `text`, `time=".." level=.. msg=".."`.
 
 use std::fmt;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::registry::LookupSpan;
+use tracing::level_filters::LevelFilter;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -17,7 +17,14 @@ pub enum Format {
     Json,
 }
 
-struct RuncFormat(Format);
+/// The global subscriber: formats each event as runc does and writes it
+/// whole. cella has no spans, so no span registry (tracing-subscriber's
+/// allocated 32 KiB at every start for one).
+struct RuncLogger {
+    format: Format,
+    max: Level,
+    file: Option<Mutex<std::fs::File>>,
+}
 
 #[derive(Default)]
 struct Fields {
@@ -54,22 +61,13 @@ fn level_name(l: &Level) -> &'static str {
     }
 }
 
-impl<S, N> FormatEvent<S, N> for RuncFormat
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        _: &FmtContext<'_, S, N>,
-        mut w: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
+impl RuncLogger {
+    fn line(&self, event: &Event<'_>) -> String {
         let mut f = Fields::default();
         event.record(&mut f);
         let level = level_name(event.metadata().level());
         let time = crate::timefmt::now();
-        match self.0 {
+        match self.format {
             Format::Json => {
                 let mut obj = serde_json::Map::new();
                 obj.insert("level".into(), level.into());
@@ -78,39 +76,72 @@ where
                 for (k, v) in f.extra {
                     obj.insert(k, v.into());
                 }
-                writeln!(w, "{}", serde_json::Value::Object(obj))
+                format!("{}\n", serde_json::Value::Object(obj))
             }
             Format::Text => {
-                write!(w, "time={time:?} level={level} msg={:?}", f.msg)?;
+                let mut s = format!("time={time:?} level={level} msg={:?}", f.msg);
                 for (k, v) in f.extra {
-                    write!(w, " {k}={v:?}")?;
+                    s.push_str(&format!(" {k}={v:?}"));
                 }
-                writeln!(w)
+                s.push('\n');
+                s
             }
         }
     }
 }
 
+impl Subscriber for RuncLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        *metadata.level() <= self.max
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::from_level(self.max))
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let line = self.line(event);
+        // One write per line, so lines from several processes appending
+        // to one log file never interleave.
+        match &self.file {
+            Some(f) => {
+                if let Ok(mut f) = f.lock() {
+                    let _ = f.write_all(line.as_bytes());
+                }
+            }
+            None => {
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+        }
+    }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
 /// Install the global logger. Returns whether log lines go to a file (so
 /// the CLI knows to also print its final error on stderr).
 pub fn init(file: Option<&Path>, format: Format, debug: bool) -> std::io::Result<bool> {
-    let level = if debug { Level::DEBUG } else { Level::WARN };
-    let builder = tracing_subscriber::fmt()
-        .event_format(RuncFormat(format))
-        .with_max_level(level);
-    let to_file = match file {
-        Some(path) => {
-            let f = std::fs::OpenOptions::new()
+    let max = if debug { Level::DEBUG } else { Level::WARN };
+    let file = match file {
+        Some(path) => Some(Mutex::new(
+            std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(path)?;
-            let _ = builder.with_writer(Mutex::new(f)).try_init();
-            true
-        }
-        None => {
-            let _ = builder.with_writer(std::io::stderr).try_init();
-            false
-        }
+                .open(path)?,
+        )),
+        None => None,
     };
+    let to_file = file.is_some();
+    let _ = tracing::subscriber::set_global_default(RuncLogger { format, max, file });
     Ok(to_file)
 }
