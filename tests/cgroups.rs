@@ -677,3 +677,37 @@ fn program_starts_in_its_cgroup_on_every_hierarchy() {
 fn program_in_a_user_namespace_starts_in_its_cgroup_on_every_hierarchy() {
     assert_program_starts_in_its_cgroup(true);
 }
+
+/// A foreground `run` removes the container's cgroup when init exits
+/// without reading its process list first (init's pid namespace took every
+/// container process with it). Something moved into the cgroup from
+/// outside makes the removal fail (EBUSY): it is killed, and the cgroup
+/// still goes.
+#[test]
+fn run_kills_a_process_joined_from_outside_and_removes_the_cgroup() {
+    let c = Ctr::new(
+        "cg_joined",
+        &format!("echo ready > /out/ready; {WAIT_FOR_GO}"),
+        true,
+    );
+    c.b.write();
+    let run = c.cli().spawn(&["run", "--bundle", c.b.path_str(), &c.id]);
+    c.wait_out("ready");
+    let mut outsider = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let pid = outsider.id() as i32;
+    fs::write(c.dir("pids").join("cgroup.procs"), pid.to_string()).unwrap();
+    fs::write(c.out.join("go"), "").unwrap();
+    let out = run.wait();
+    assert_eq!(out.code, 0, "{out}");
+    let status = outsider.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL),
+        "the process joined from outside was not killed: {status:?}"
+    );
+    assert!(!pid_alive(pid));
+    c.finish();
+}

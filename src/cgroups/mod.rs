@@ -285,6 +285,21 @@ impl CgroupPaths {
         ))
     }
 
+    /// [`CgroupPaths::remove`] of a cgroup thought empty: one `rmdir` per
+    /// directory, no waiting; an error (EBUSY: processes left) leaves the
+    /// rest for a `remove` after they are killed.
+    pub fn remove_if_empty(&self) -> Result<()> {
+        for h in &self.hierarchies {
+            match fs::remove_dir(&h.dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("cannot remove cgroup", &h.dir, e)),
+            }
+        }
+        self.remove_created_parents();
+        Ok(())
+    }
+
     /// Remove the container's directories (leaf first). Retries briefly on
     /// EBUSY, which the kernel returns while exiting tasks are still being
     /// detached.
@@ -292,6 +307,11 @@ impl CgroupPaths {
         for h in &self.hierarchies {
             rmdir_retry(&h.dir)?;
         }
+        self.remove_created_parents();
+        Ok(())
+    }
+
+    fn remove_created_parents(&self) {
         // Parents created for this container, deepest first; they may be
         // shared with other containers, so a non-empty one stays.
         let mut parents: Vec<&PathBuf> = self
@@ -303,7 +323,6 @@ impl CgroupPaths {
         for p in parents {
             let _ = fs::remove_dir(p);
         }
-        Ok(())
     }
 }
 

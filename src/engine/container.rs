@@ -370,8 +370,17 @@ fn destroy(
     if rec.shared_pid_ns {
         signal_all(rec, Signal::SIGKILL);
     }
-    wait_cgroup_empty(rec);
-    let removed = rec.cgroup.remove();
+    // With a pid namespace of its own, the container's processes died with
+    // its init: the cgroup is empty unless something from outside joined
+    // it, which the first rmdir tells (EBUSY) without reading any list.
+    let removed = match rec.shared_pid_ns {
+        false => rec.cgroup.remove_if_empty(),
+        true => Err(Error::Other(String::new())),
+    }
+    .or_else(|_| {
+        wait_cgroup_empty(rec);
+        rec.cgroup.remove()
+    });
     if !rec.poststop.is_empty() {
         let state = state::oci_state(rec, Status::Stopped);
         hooks::run_all_warn("poststop", &rec.poststop, &state);
