@@ -75,14 +75,16 @@ hf() { # name, runs, command...
     --export-json "$work/$name.json" "$@" >/dev/null
 }
 
-# A run block of 30 lasts 0.1 s for cella and the floor: one stall of this
-# shared VM (they come in bursts of ~0.1 s) moved its median by a quarter.
-# Five times as many runs (still under a second) keep a burst a minority.
+# One block of 30 runs lasts 0.1 s for cella and the floor, and this
+# shared VM's speed drifts over seconds: the same binary's median moved by
+# 20% from one block to the next. So the run row is five rounds of blocks
+# (cella, the floor right after it, runc), RUNS runs each, and a command's
+# median is taken over all its rounds: every command is sampled across the
+# same half minute.
 echo "bench: run /bin/true"
-# The floor is timed right after cella, the closest in time its ratio to
-# cella can be: this VM's speed drifts over seconds, and runc's block
-# takes several.
-hf run "$((RUNS * 5))" "$C run --bundle $b bc" "unshare -fmpiun --mount-proc /bin/true" "$R run --bundle $b br"
+for round in 1 2 3 4 5; do
+  hf "run$round" "$RUNS" "$C run --bundle $b bc" "unshare -fmpiun --mount-proc /bin/true" "$R run --bundle $b br"
+done
 
 echo "bench: create + start + delete"
 cat > "$work/cycle.sh" <<'SH'
@@ -123,6 +125,10 @@ import json, sys, statistics, platform, datetime
 work, out = sys.argv[1], sys.argv[2]
 rss_run_c, rss_run_r, rss_cr_c, rss_cr_r, size_c, size_r = map(int, sys.argv[3:9])
 def load(name):
+    if name == "run":
+        # The rounds' times, command by command.
+        rounds = [json.load(open(f"{work}/run{i}.json"))["results"] for i in range(1, 6)]
+        return [{"times": [t for r in rounds for t in r[k]["times"]]} for k in range(3)]
     return json.load(open(f"{work}/{name}.json"))["results"]
 def ms(r):
     t = r["times"]
