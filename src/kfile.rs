@@ -12,7 +12,11 @@ use std::path::Path;
 const FIRST_READ: usize = 16 * 1024;
 
 pub fn read(path: impl AsRef<Path>) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
+    read_file(std::fs::File::open(path)?)
+}
+
+/// [`read`] of a file already open.
+pub fn read_file(mut f: std::fs::File) -> std::io::Result<String> {
     let mut buf = vec![0u8; FIRST_READ];
     let mut len = 0;
     loop {

@@ -226,7 +226,7 @@ fn paths_for(dir: &Path) -> CgroupPaths {
             v2: true,
             dir: dir.to_path_buf(),
         }],
-        created: vec![],
+        ..Default::default()
     }
 }
 

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -45,6 +45,31 @@ pub struct CgroupPaths {
     pub hierarchies: Vec<Hierarchy>,
     #[serde(default)]
     pub created: Vec<PathBuf>,
+    /// The process that made the directories keeps their parents open, to
+    /// remove them without walking `/sys/fs/cgroup/...` again (~4 µs a
+    /// directory); never saved.
+    #[serde(skip)]
+    pub parents: ParentDirs,
+}
+
+/// Open parent directories of the container's cgroup directories, by
+/// directory. Not part of what a `CgroupPaths` is: two are equal whatever
+/// they hold.
+#[derive(Debug, Clone, Default)]
+pub struct ParentDirs(Vec<(PathBuf, std::sync::Arc<std::os::fd::OwnedFd>)>);
+
+impl PartialEq for ParentDirs {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ParentDirs {}
+
+impl ParentDirs {
+    fn of(&self, dir: &Path) -> Option<&std::os::fd::OwnedFd> {
+        self.0.iter().find(|(d, _)| d == dir).map(|(_, fd)| &**fd)
+    }
 }
 
 /// A write end of the container's cgroup, opened by the runtime and written
@@ -152,7 +177,7 @@ impl CgroupPaths {
         }
         Ok(CgroupPaths {
             hierarchies,
-            created: Vec::new(),
+            ..Default::default()
         })
     }
 
@@ -167,8 +192,40 @@ impl CgroupPaths {
     /// The cgroup v2 directory opened, for `clone3(CLONE_INTO_CGROUP)`.
     pub fn open_v2_dir(&self) -> Result<Option<fs::File>> {
         self.v2_dir()
-            .map(|d| fs::File::open(d).map_err(|e| Error::io("cannot open cgroup", d, e)))
+            .map(|d| {
+                self.open_in(
+                    d,
+                    ".",
+                    rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+                )
+                .map_err(|e| Error::io("cannot open cgroup", d, e))
+            })
             .transpose()
+    }
+
+    /// The open parent of the container's directory `dir` and the
+    /// directory's name in it, when this process made it.
+    pub fn parent_of<'a>(&'a self, dir: &'a Path) -> Option<(BorrowedFd<'a>, &'a std::ffi::OsStr)> {
+        Some((self.parents.of(dir)?.as_fd(), dir.file_name()?))
+    }
+
+    /// Open `name` in the container's directory `dir`: from its open
+    /// parent when this process made it, else by the full path.
+    fn open_in(
+        &self,
+        dir: &Path,
+        name: &str,
+        flags: rustix::fs::OFlags,
+    ) -> std::io::Result<fs::File> {
+        use rustix::fs::{open, openat, Mode, OFlags};
+        let flags = flags | OFlags::CLOEXEC;
+        let fd = match self.parent_of(dir) {
+            Some((parent, leaf)) => {
+                openat(parent, Path::new(leaf).join(name), flags, Mode::empty())
+            }
+            None => open(dir.join(name), flags, Mode::empty()),
+        };
+        Ok(fs::File::from(fd?))
     }
 
     /// Whether this is a pure cgroup v2 host.
@@ -193,11 +250,26 @@ impl CgroupPaths {
     /// remembering the ones that did not exist.
     pub fn create_where(&mut self, pick: impl Fn(&Hierarchy) -> bool) -> Result<()> {
         for h in self.hierarchies.iter().filter(|h| pick(h)) {
-            mkdir_p(&h.dir, &mut self.created)?;
+            match mkdir_in_parent(&h.dir) {
+                Ok((parent, made)) => {
+                    if made {
+                        self.created.push(h.dir.clone());
+                    }
+                    if !h.v2 && h.has("cpuset") {
+                        inherit_cpuset(&h.dir, made, Some(parent.as_fd()))?;
+                    }
+                    self.parents.0.push((h.dir.clone(), parent.into()));
+                }
+                // A parent is missing too: make the whole chain by path.
+                Err(_) => {
+                    mkdir_p(&h.dir, &mut self.created)?;
+                    if !h.v2 && h.has("cpuset") {
+                        inherit_cpuset(&h.dir, self.created.last() == Some(&h.dir), None)?;
+                    }
+                }
+            }
             if h.v2 {
                 enable_v2_controllers(&h.dir);
-            } else if h.has("cpuset") {
-                inherit_cpuset(&h.dir, self.created.last() == Some(&h.dir))?;
             }
         }
         Ok(())
@@ -210,11 +282,10 @@ impl CgroupPaths {
         for h in self.hierarchies.iter().filter(|h| v2 || !h.v2) {
             // v1: `tasks` moves one thread; v2 has no such file for a
             // domain cgroup, so there it is cgroup.procs.
-            let path = h.dir.join(if h.v2 { "cgroup.procs" } else { "tasks" });
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(&path)
+            let name = if h.v2 { "cgroup.procs" } else { "tasks" };
+            let path = h.dir.join(name);
+            let file = self
+                .open_in(&h.dir, name, rustix::fs::OFlags::WRONLY)
                 .map_err(|e| Error::io("cannot open", &path, e))?;
             files.push(JoinFile {
                 path,
@@ -290,7 +361,7 @@ impl CgroupPaths {
     /// rest for a `remove` after they are killed.
     pub fn remove_if_empty(&self) -> Result<()> {
         for h in &self.hierarchies {
-            match fs::remove_dir(&h.dir) {
+            match self.rmdir(&h.dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io("cannot remove cgroup", &h.dir, e)),
@@ -305,10 +376,40 @@ impl CgroupPaths {
     /// detached.
     pub fn remove(&self) -> Result<()> {
         for h in &self.hierarchies {
-            rmdir_retry(&h.dir)?;
+            self.rmdir_retry(&h.dir)?;
         }
         self.remove_created_parents();
         Ok(())
+    }
+
+    /// rmdir(2), through the open parent when this process made `dir`.
+    fn rmdir(&self, dir: &Path) -> std::io::Result<()> {
+        match self.parent_of(dir) {
+            Some((parent, name)) => {
+                rustix::fs::unlinkat(parent, name, rustix::fs::AtFlags::REMOVEDIR)
+                    .map_err(std::io::Error::from)
+            }
+            None => fs::remove_dir(dir),
+        }
+    }
+
+    fn rmdir_retry(&self, dir: &Path) -> Result<()> {
+        let mut delay = Duration::from_micros(200);
+        for _ in 0..40 {
+            match self.rmdir(dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => return Err(Error::io("cannot remove cgroup", dir, e)),
+            }
+        }
+        Err(Error::Other(format!(
+            "cannot remove cgroup {}: processes are still in it",
+            dir.display()
+        )))
     }
 
     fn remove_created_parents(&self) {
@@ -346,23 +447,25 @@ fn mkdir_p(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
     }
 }
 
-fn rmdir_retry(dir: &Path) -> Result<()> {
-    let mut delay = Duration::from_micros(200);
-    for _ in 0..40 {
-        match fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_millis(50));
-            }
-            Err(e) => return Err(Error::io("cannot remove cgroup", dir, e)),
-        }
+/// Make the leaf `dir` in its parent, opened (O_PATH) and returned with
+/// whether the leaf was made (false: it existed). An error when the parent
+/// itself is missing.
+fn mkdir_in_parent(dir: &Path) -> Result<(std::os::fd::OwnedFd, bool)> {
+    use rustix::fs::{mkdirat, open, Mode, OFlags};
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return Err(Error::Other(format!("{} has no parent", dir.display())));
+    };
+    let fd = open(
+        parent,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("cannot open", parent, e.into()))?;
+    match mkdirat(&fd, name, Mode::from_raw_mode(0o777)) {
+        Ok(()) => Ok((fd, true)),
+        Err(rustix::io::Errno::EXIST) => Ok((fd, false)),
+        Err(e) => Err(Error::io("cannot create cgroup", dir, e.into())),
     }
-    Err(Error::Other(format!(
-        "cannot remove cgroup {}: processes are still in it",
-        dir.display()
-    )))
 }
 
 /// A new v1 cpuset cgroup starts with no cpus and no memory nodes, and
@@ -370,7 +473,11 @@ fn rmdir_retry(dir: &Path) -> Result<()> {
 /// that has them. A cgroup `just_made` has neither (or, under a parent with
 /// `cgroup.clone_children`, its parent's, which are written again), so the
 /// search starts at its parent; one that existed keeps what it has.
-fn inherit_cpuset(dir: &Path, just_made: bool) -> Result<()> {
+fn inherit_cpuset(dir: &Path, just_made: bool, parent_fd: Option<BorrowedFd<'_>>) -> Result<()> {
+    use rustix::fs::{openat, Mode, OFlags};
+    // `dir`'s parent, open: files there and in `dir` need no path walk.
+    let parent = dir.parent().zip(parent_fd);
+    let leaf = dir.file_name().unwrap_or_default();
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let mut chain = Vec::new();
         let mut p = Some(dir);
@@ -379,14 +486,33 @@ fn inherit_cpuset(dir: &Path, just_made: bool) -> Result<()> {
             p = dir.parent();
         }
         while let Some(at) = p {
+            let read = match parent {
+                Some((path, fd)) if path == at => {
+                    openat(fd, file, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                        .map_err(std::io::Error::from)
+                        .and_then(|f| crate::kfile::read_file(f.into()))
+                }
+                _ => crate::kfile::read(at.join(file)),
+            };
             // No such file: above the hierarchy's root.
-            let Ok(v) = crate::kfile::read(at.join(file)) else {
+            let Ok(v) = read else {
                 break;
             };
             if !v.trim().is_empty() {
                 for d in chain.iter().rev() {
                     let f = d.join(file);
-                    fs::write(&f, v.trim()).map_err(|e| Error::io("cannot write", &f, e))?;
+                    let written = match parent {
+                        Some((_, fd)) if *d == dir => openat(
+                            fd,
+                            Path::new(leaf).join(file),
+                            OFlags::WRONLY | OFlags::CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .map_err(std::io::Error::from)
+                        .and_then(|w| fs::File::from(w).write_all(v.trim().as_bytes())),
+                        _ => fs::write(&f, v.trim()),
+                    };
+                    written.map_err(|e| Error::io("cannot write", &f, e))?;
                 }
                 break;
             }

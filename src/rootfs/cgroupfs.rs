@@ -170,13 +170,13 @@ pub fn build_detached(
         let name = view_name(h);
         mkdirat(&view, &name, Mode::from_raw_mode(0o777))
             .map_err(|e| io("cannot create mount point", Path::new(&name), e))?;
-        let tree = open_tree(
-            CWD,
-            &h.dir,
-            OpenTreeFlags::OPEN_TREE_CLONE
-                | OpenTreeFlags::OPEN_TREE_CLOEXEC
-                | OpenTreeFlags::AT_RECURSIVE,
-        )
+        let flags = OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_RECURSIVE;
+        let tree = match cgroup.parent_of(&h.dir) {
+            Some((parent, leaf)) => open_tree(parent, leaf, flags),
+            None => open_tree(CWD, &h.dir, flags),
+        }
         .map_err(|e| io("cannot clone", &h.dir, e))?;
         move_mount(
             &tree,
