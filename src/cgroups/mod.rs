@@ -255,7 +255,9 @@ impl CgroupPaths {
                     if made {
                         self.created.push(h.dir.clone());
                     }
-                    if !h.v2 && h.has("cpuset") {
+                    if h.v2 {
+                        enable_v2_controllers(&h.dir, Some(parent.as_fd()));
+                    } else if h.has("cpuset") {
                         inherit_cpuset(&h.dir, made, Some(parent.as_fd()))?;
                     }
                     self.parents.0.push((h.dir.clone(), parent.into()));
@@ -263,13 +265,12 @@ impl CgroupPaths {
                 // A parent is missing too: make the whole chain by path.
                 Err(_) => {
                     mkdir_p(&h.dir, &mut self.created)?;
-                    if !h.v2 && h.has("cpuset") {
+                    if h.v2 {
+                        enable_v2_controllers(&h.dir, None);
+                    } else if h.has("cpuset") {
                         inherit_cpuset(&h.dir, self.created.last() == Some(&h.dir), None)?;
                     }
                 }
-            }
-            if h.v2 {
-                enable_v2_controllers(&h.dir);
             }
         }
         Ok(())
@@ -533,12 +534,24 @@ fn v2_has_controller(dir: &Path, controller: &str) -> bool {
 /// Delegate every available controller from the parent to its children, so
 /// the container's cgroup can set limits. Failures are left for the limit
 /// writes to report, with the file they could not write.
-fn enable_v2_controllers(dir: &Path) {
+fn enable_v2_controllers(dir: &Path, parent_fd: Option<BorrowedFd<'_>>) {
+    use rustix::fs::{openat, Mode, OFlags};
     let Some(parent) = dir.parent() else { return };
-    if let Ok(avail) = crate::kfile::read(parent.join("cgroup.controllers")) {
+    let open = |file: &str, flags: OFlags| -> std::io::Result<fs::File> {
+        match parent_fd {
+            Some(fd) => Ok(openat(fd, file, flags | OFlags::CLOEXEC, Mode::empty())?.into()),
+            None => fs::OpenOptions::new()
+                .read(flags == OFlags::RDONLY)
+                .write(flags == OFlags::WRONLY)
+                .open(parent.join(file)),
+        }
+    };
+    if let Ok(avail) = open("cgroup.controllers", OFlags::RDONLY).and_then(crate::kfile::read_file)
+    {
         let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
         if !want.is_empty() {
-            let _ = fs::write(parent.join("cgroup.subtree_control"), want.join(" "));
+            let _ = open("cgroup.subtree_control", OFlags::WRONLY)
+                .and_then(|mut f| f.write_all(want.join(" ").as_bytes()));
         }
     }
 }
