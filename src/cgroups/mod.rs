@@ -46,8 +46,8 @@ pub struct CgroupPaths {
     #[serde(default)]
     pub created: Vec<PathBuf>,
     /// The process that made the directories keeps their parents open, to
-    /// remove them without walking `/sys/fs/cgroup/...` again (~4 µs a
-    /// directory); never saved.
+    /// reach them (set up, join, remove) without walking
+    /// `/sys/fs/cgroup/...` again (~4-6 µs a walk here); never saved.
     #[serde(skip)]
     pub parents: ParentDirs,
 }
@@ -262,7 +262,8 @@ impl CgroupPaths {
                     }
                     self.parents.0.push((h.dir.clone(), parent.into()));
                 }
-                // A parent is missing too: make the whole chain by path.
+                // A parent is missing too (or another error, which the
+                // same mkdir by path reports): make the chain by path.
                 Err(_) => {
                     mkdir_p(&h.dir, &mut self.created)?;
                     if h.v2 {
@@ -450,7 +451,7 @@ fn mkdir_p(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
 
 /// Make the leaf `dir` in its parent, opened (O_PATH) and returned with
 /// whether the leaf was made (false: it existed). An error when the parent
-/// itself is missing.
+/// is missing or the mkdir fails.
 fn mkdir_in_parent(dir: &Path) -> Result<(std::os::fd::OwnedFd, bool)> {
     use rustix::fs::{mkdirat, open, Mode, OFlags};
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
