@@ -250,29 +250,28 @@ impl CgroupPaths {
     /// remembering the ones that did not exist.
     pub fn create_where(&mut self, pick: impl Fn(&Hierarchy) -> bool) -> Result<()> {
         for h in self.hierarchies.iter().filter(|h| pick(h)) {
-            match mkdir_in_parent(&h.dir) {
+            let (parent, made) = match mkdir_in_parent(&h.dir) {
                 Ok((parent, made)) => {
                     if made {
                         self.created.push(h.dir.clone());
                     }
-                    if h.v2 {
-                        enable_v2_controllers(&h.dir, Some(parent.as_fd()));
-                    } else if h.has("cpuset") {
-                        inherit_cpuset(&h.dir, made, Some(parent.as_fd()))?;
-                    }
-                    self.parents.0.push((h.dir.clone(), parent.into()));
+                    (parent, made)
                 }
-                // A parent is missing too (or another error, which the
-                // same mkdir by path reports): make the chain by path.
+                // A parent is missing too (or another error, which the same
+                // mkdir by path reports): make the chain by path, then open
+                // the parent as above.
                 Err(_) => {
                     mkdir_p(&h.dir, &mut self.created)?;
-                    if h.v2 {
-                        enable_v2_controllers(&h.dir, None);
-                    } else if h.has("cpuset") {
-                        inherit_cpuset(&h.dir, self.created.last() == Some(&h.dir), None)?;
-                    }
+                    let (parent, _) = mkdir_in_parent(&h.dir)?;
+                    (parent, self.created.last() == Some(&h.dir))
                 }
+            };
+            if h.v2 {
+                enable_v2_controllers(parent.as_fd());
+            } else if h.has("cpuset") {
+                inherit_cpuset(&h.dir, made, parent.as_fd())?;
             }
+            self.parents.0.push((h.dir.clone(), parent.into()));
         }
         Ok(())
     }
@@ -475,10 +474,10 @@ fn mkdir_in_parent(dir: &Path) -> Result<(std::os::fd::OwnedFd, bool)> {
 /// that has them. A cgroup `just_made` has neither (or, under a parent with
 /// `cgroup.clone_children`, its parent's, which are written again), so the
 /// search starts at its parent; one that existed keeps what it has.
-fn inherit_cpuset(dir: &Path, just_made: bool, parent_fd: Option<BorrowedFd<'_>>) -> Result<()> {
+fn inherit_cpuset(dir: &Path, just_made: bool, parent_fd: BorrowedFd<'_>) -> Result<()> {
     use rustix::fs::{openat, Mode, OFlags};
     // `dir`'s parent, open: files there and in `dir` need no path walk.
-    let parent = dir.parent().zip(parent_fd);
+    let parent = dir.parent().map(|p| (p, parent_fd));
     let leaf = dir.file_name().unwrap_or_default();
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let mut chain = Vec::new();
@@ -535,17 +534,10 @@ fn v2_has_controller(dir: &Path, controller: &str) -> bool {
 /// Delegate every available controller from the parent to its children, so
 /// the container's cgroup can set limits. Failures are left for the limit
 /// writes to report, with the file they could not write.
-fn enable_v2_controllers(dir: &Path, parent_fd: Option<BorrowedFd<'_>>) {
+fn enable_v2_controllers(parent: BorrowedFd<'_>) {
     use rustix::fs::{openat, Mode, OFlags};
-    let Some(parent) = dir.parent() else { return };
     let open = |file: &str, flags: OFlags| -> std::io::Result<fs::File> {
-        match parent_fd {
-            Some(fd) => Ok(openat(fd, file, flags | OFlags::CLOEXEC, Mode::empty())?.into()),
-            None => fs::OpenOptions::new()
-                .read(flags == OFlags::RDONLY)
-                .write(flags == OFlags::WRONLY)
-                .open(parent.join(file)),
-        }
+        Ok(openat(parent, file, flags | OFlags::CLOEXEC, Mode::empty())?.into())
     };
     if let Ok(avail) = open("cgroup.controllers", OFlags::RDONLY).and_then(crate::kfile::read_file)
     {
