@@ -110,7 +110,7 @@ pub fn prepare(ctx: &Context) -> Result<()> {
 /// Attach a tree the runtime built on its mount point, made if missing.
 fn attach(rootfs: &Path, root: &OwnedFd, dest: &Path, tree: OwnedFd) -> Result<()> {
     use rustix::mount::{move_mount, MoveMountFlags};
-    let target = Target::prepare(rootfs, root, dest, Kind::Dir)?;
+    let target = Target::prepare(rootfs, root, dest, MakeAs::Dir)?;
     move_mount(
         &tree,
         "",
@@ -161,13 +161,13 @@ fn mount_one(ctx: &Context, root: &OwnedFd, m: &Mount) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("none");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        let target = Target::prepare(ctx.rootfs, root, dest, Kind::Dir)?;
+        let target = Target::prepare(ctx.rootfs, root, dest, MakeAs::Dir)?;
         return cgroupfs::mount_cgroups(ctx, root, &target, dest, &opts);
     }
     if opts.is_bind() || typ == "bind" {
         bind(ctx, root, m, &opts)?;
     } else {
-        let target = Target::prepare(ctx.rootfs, root, dest, Kind::Dir)?;
+        let target = Target::prepare(ctx.rootfs, root, dest, MakeAs::Dir)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
         let data = opts.data();
         let res = mount(
@@ -202,7 +202,7 @@ fn mount_one(ctx: &Context, root: &OwnedFd, m: &Mount) -> Result<()> {
 
 /// What a missing mount target is made as.
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+enum MakeAs {
     Dir,
     File,
 }
@@ -245,7 +245,7 @@ impl Target {
 
     /// Open the target, first making it (and its parents) when it does
     /// not exist: most exist, so the common case is one `openat2`.
-    fn prepare(rootfs: &Path, root: &OwnedFd, in_container: &Path, kind: Kind) -> Result<Target> {
+    fn prepare(rootfs: &Path, root: &OwnedFd, in_container: &Path, make: MakeAs) -> Result<Target> {
         match Self::try_open(root, in_container) {
             Ok(t) => return Ok(t),
             Err(rustix::io::Errno::NOENT) => {}
@@ -257,7 +257,7 @@ impl Target {
                 ))
             }
         }
-        if Self::make_in_parent(root, in_container, kind) {
+        if Self::make_in_parent(root, in_container, make) {
             if let Ok(t) = Self::try_open(root, in_container) {
                 return Ok(t);
             }
@@ -266,9 +266,9 @@ impl Target {
         // kernel's resolution: the mount still lands inside the rootfs
         // whatever changed in between.
         let dest = resolve_in_root(rootfs, in_container)?;
-        match kind {
-            Kind::Dir => mkdir_in_root(rootfs, &dest)?,
-            Kind::File => touch_in_root(rootfs, &dest)?,
+        match make {
+            MakeAs::Dir => mkdir_in_root(rootfs, &dest)?,
+            MakeAs::File => touch_in_root(rootfs, &dest)?,
         }
         Self::open(root, in_container)
     }
@@ -277,7 +277,7 @@ impl Target {
     /// usual case, a mount point on a tmpfs mounted just before. False when
     /// it cannot (no such directory, or something by that name exists, a
     /// dangling symlink say), for the general path to handle.
-    fn make_in_parent(root: &OwnedFd, in_container: &Path, kind: Kind) -> bool {
+    fn make_in_parent(root: &OwnedFd, in_container: &Path, make: MakeAs) -> bool {
         use rustix::fs::{mkdirat, openat, Mode, OFlags};
         let (Some(parent), Some(name)) = (in_container.parent(), in_container.file_name()) else {
             return false;
@@ -285,9 +285,9 @@ impl Target {
         let Ok(dir) = Self::try_open(root, parent) else {
             return false;
         };
-        match kind {
-            Kind::Dir => mkdirat(&dir.fd, name, Mode::from_raw_mode(0o777)).is_ok(),
-            Kind::File => openat(
+        match make {
+            MakeAs::Dir => mkdirat(&dir.fd, name, Mode::from_raw_mode(0o777)).is_ok(),
+            MakeAs::File => openat(
                 &dir.fd,
                 name,
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -333,8 +333,12 @@ fn bind(ctx: &Context, root: &OwnedFd, m: &Mount, opts: &options::Parsed) -> Res
             crate::error::io_text(&e)
         ))
     })?;
-    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-    let target = Target::prepare(ctx.rootfs, root, dest, kind)?;
+    let make = if meta.is_dir() {
+        MakeAs::Dir
+    } else {
+        MakeAs::File
+    };
+    let target = Target::prepare(ctx.rootfs, root, dest, make)?;
     let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
     mount(Some(&source), target.path(), NONE, flags, NONE)
         .map_err(|e| mount_error("bind", &source, dest, e))?;

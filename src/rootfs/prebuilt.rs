@@ -44,10 +44,6 @@ pub enum Kind {
 /// a mount namespace of its own, no hook messages in between).
 pub fn plan(spec: &Spec, cgroup: &CgroupPaths) -> Vec<Item> {
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
-    let linux = spec.linux().as_ref();
-    if linux.is_some_and(|l| l.mount_label().is_some()) {
-        return Vec::new();
-    }
     let mut items = Vec::new();
     if let Some(item) = dev_plan(mounts) {
         items.push(item);
