@@ -389,3 +389,27 @@ fn prebuilt_mounts_are_the_same_whoever_builds_them() {
         }
     }
 }
+
+/// A missing mount target is made as what its source is: an empty file
+/// for a file (in a directory that exists: made there by fd), directories
+/// for a directory (parents too), and a target that is a dangling symlink
+/// is made where the link leads, inside the rootfs.
+#[test]
+fn missing_bind_targets_are_made_as_their_source_is() {
+    let t = TestEnv::new("bind_targets");
+    let host = t.dir("data");
+    fs::write(host.join("file"), "in dir\n").unwrap();
+    let host_file = t.path().join("single");
+    fs::write(&host_file, "single\n").unwrap();
+    let script = "cat /etc/cella-single /new/deep/dir/file /linked/file; \
+                  [ -f /etc/cella-single ] && [ -d /new/deep/dir ] && echo kinds-ok";
+    let mut b = t.bundle(&["sh", "-c", script]);
+    std::os::unix::fs::symlink("/made/target", b.rootfs().join("linked")).unwrap();
+    b.bind(&host_file, "/etc/cella-single", true)
+        .bind(&host, "/new/deep/dir", true)
+        .bind(&host, "/linked", true);
+    assert_eq!(t.run_ok(&b), "single\nin dir\nin dir\nkinds-ok\n");
+    // The link's target was made inside the rootfs, not on the host.
+    assert!(b.rootfs().join("made/target").is_dir());
+    assert!(!std::path::Path::new("/made").exists());
+}
