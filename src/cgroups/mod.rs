@@ -266,14 +266,26 @@ impl CgroupPaths {
                     (parent, self.created.last() == Some(&h.dir))
                 }
             };
-            if h.v2 {
-                enable_v2_controllers(parent.as_fd());
-            } else if h.has("cpuset") {
+            if !h.v2 && h.has("cpuset") {
                 inherit_cpuset(&h.dir, made, parent.as_fd())?;
             }
             self.parents.0.push((h.dir.clone(), parent.into()));
         }
         Ok(())
+    }
+
+    /// Delegate every controller available to the v2 directory's parent
+    /// down to the container's directory, so limits can be written there.
+    /// Not part of [`CgroupPaths::create_where`]: a process can be born in
+    /// the directory before (`clone3`), and the start does this after the
+    /// clone, off the path before it. Failures are left for the limit
+    /// writes to report, with the file they could not write.
+    pub fn delegate_v2(&self) {
+        for h in self.hierarchies.iter().filter(|h| h.v2) {
+            if let Some((parent, _)) = self.parent_of(&h.dir) {
+                enable_v2_controllers(parent);
+            }
+        }
     }
 
     /// Open the write ends through which a process moves itself in (see

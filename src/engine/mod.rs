@@ -13,10 +13,13 @@
 //! make the v1 cgroups, limits             (but not cgroup), private procfs
 //! Placed + write ends -----------------> move itself in, unshare cgroup
 //!                                          namespace
+//! build /dev, the cgroup view (only       rootfs: mounts, attaching the
+//!   without hooks), Prebuilt each ------>   runtime's in their turn
 //!                  <-------------------- NamespacesReady (only if hooks)
 //! prestart, createRuntime hooks
-//! HooksDone ---------------------------> rootfs, hooks, pivot_root,
-//!                  <-------------------- Pty (terminal)   console, ...
+//! HooksDone ---------------------------> (rootfs as above), createContainer
+//!                                          hooks, pivot_root, console, ...
+//!                  <-------------------- Pty (terminal)
 //!                  <-------------------- Ready / Error
 //! commit the state                        create: wait on the exec fifo
 //! Start (run, startContainer hooks) ---> run: exec (or wait for Start)
@@ -232,6 +235,10 @@ pub fn spawn(
         )?;
         parent_end.send(&Msg::Go { pid })?;
     }
+    // The v2 directory's parent hands its controllers down only now: the
+    // child was born in the directory before, and this is off the path
+    // before the clone.
+    cgroup.delegate_v2();
     let made = cgroup.create_where(|h| !h.v2);
     guard.cgroup = Some(cgroup.clone());
     made?;
