@@ -3,6 +3,7 @@
 
 use super::sync::Msg;
 use super::{spawn, Launch, Spawned, StartMode};
+use crate::cgroups::CgroupPaths;
 use crate::config::Bundle;
 use crate::error::{Error, Result};
 use crate::state::{self, Record, Status, Store};
@@ -63,39 +64,6 @@ fn create_in(
     bundle: Bundle,
     dir: &Path,
 ) -> Result<Created> {
-    let spec = &bundle.spec;
-    let shared_pid_ns = !spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-        });
-    let mut record = Record {
-        id: o.id.clone(),
-        pid: 0,
-        init_start: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: crate::timefmt::now(),
-        owner: owner_name(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: Default::default(),
-        shared_pid_ns,
-        poststop: spec
-            .hooks()
-            .as_ref()
-            .and_then(|h| h.poststop().clone())
-            .unwrap_or_default(),
-        poststart: spec
-            .hooks()
-            .as_ref()
-            .and_then(|h| h.poststart().clone())
-            .unwrap_or_default(),
-        process: spec.process().clone(),
-        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
-    };
     // state.json is written once, when init exists: until then the claimed
     // directory alone stands for the container (hidden from `list`;
     // `delete --force` removes it), as with runc.
@@ -109,30 +77,69 @@ fn create_in(
         preserve_fds: o.preserve_fds,
         mode,
     };
-    // The record is written while init sets itself up, and made visible
-    // once it is ready: `state` never shows a half-set-up container.
+    // The record is made and written once init exists, while it sets
+    // itself up (the start does not wait for it, and init's copy of the
+    // runtime's memory is the smaller), and made visible once init is
+    // ready: `state` never shows a half-set-up container.
     let mut staged = None;
     let spawned = spawn(&launch, &mut |pid, cgroup| {
-        record.pid = pid;
-        record.init_start = sys::proc_start_time(pid).map(|(s, _)| s).unwrap_or(0);
-        record.cgroup = cgroup.clone();
-        staged = Some(store.stage(&record)?);
+        let record = new_record(o, &bundle, pid, cgroup);
+        staged = Some((store.stage(&record)?, record));
         Ok(())
     })?;
     let saved = staged
         .ok_or_else(|| Error::Other("start sequence ended without staging state".into()))
-        .and_then(state::Staged::commit)
-        .and_then(|_| match &o.pid_file {
-            Some(p) => write_pid_file(p, spawned.pid),
-            None => Ok(()),
+        .and_then(|(staged, record)| staged.commit().map(|_| record))
+        .and_then(|record| match &o.pid_file {
+            Some(p) => write_pid_file(p, spawned.pid).map(|_| record),
+            None => Ok(record),
         });
-    if let Err(e) = saved {
-        let _ = send_signal(Pid::from_raw(spawned.pid), Signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(Pid::from_raw(spawned.pid), None);
-        let _ = spawned.cgroup.remove();
-        return Err(e);
+    match saved {
+        Ok(record) => Ok(Created { record, spawned }),
+        Err(e) => {
+            let _ = send_signal(Pid::from_raw(spawned.pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(spawned.pid), None);
+            let _ = spawned.cgroup.remove();
+            Err(e)
+        }
     }
-    Ok(Created { record, spawned })
+}
+
+/// The state record of a container whose init is `pid`.
+fn new_record(o: &CreateOptions, bundle: &Bundle, pid: i32, cgroup: &CgroupPaths) -> Record {
+    let spec = &bundle.spec;
+    let shared_pid_ns = !spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        });
+    Record {
+        id: o.id.clone(),
+        pid,
+        init_start: sys::proc_start_time(pid).map(|(s, _)| s).unwrap_or(0),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::timefmt::now(),
+        owner: owner_name(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: cgroup.clone(),
+        shared_pid_ns,
+        poststop: spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().clone())
+            .unwrap_or_default(),
+        poststart: spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststart().clone())
+            .unwrap_or_default(),
+        process: spec.process().clone(),
+        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+    }
 }
 
 /// Write the pid file atomically, with no trailing newline (containerd's
