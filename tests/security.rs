@@ -394,12 +394,20 @@ fn masked_paths_read_empty_and_masked_directories_are_empty() {
         fs::read_dir("/sys/firmware").unwrap().next().is_some(),
         "host /sys/firmware is empty"
     );
+    // The masked directories share one empty read-only tmpfs (one device
+    // number), mounted read-only in both places.
     let script = "for f in /proc/keys /proc/timer_list; do echo $f $(cat $f | wc -c); done; \
-                  echo firmware: $(ls -A /sys/firmware | wc -l)";
+                  echo firmware: $(ls -A /sys/firmware | wc -l); \
+                  touch /sys/firmware/x 2>/dev/null; echo write=$?; \
+                  [ $(stat -c %d /proc/acpi) = $(stat -c %d /sys/firmware) ] && echo one tmpfs; \
+                  awk '$5 == \"/proc/acpi\" || $5 == \"/sys/firmware\" {print $5, $6}' \
+                    /proc/self/mountinfo | cut -d, -f1";
     let b = t.shared_bundle(&["sh", "-c", script]);
     let out = t.run_ok(&b);
     assert_eq!(
-        out, "/proc/keys 0\n/proc/timer_list 0\nfirmware: 0\n",
+        out,
+        "/proc/keys 0\n/proc/timer_list 0\nfirmware: 0\nwrite=1\none tmpfs\n\
+         /proc/acpi ro\n/sys/firmware ro\n",
         "{out}"
     );
 }

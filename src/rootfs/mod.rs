@@ -468,8 +468,9 @@ pub fn finish(spec: &Spec) -> Result<()> {
         .unwrap_or(&[]);
     if !masked.is_empty() {
         let null = verified_dev_null()?;
+        let mut empty_dir = None;
         for p in masked {
-            mask_path(Path::new(p), &null)?;
+            mask_path(Path::new(p), &null, &mut empty_dir)?;
         }
     }
     if spec
@@ -516,19 +517,27 @@ fn verified_dev_null() -> Result<fs::File> {
     Ok(f)
 }
 
-fn mask_path(p: &Path, null: &fs::File) -> Result<()> {
+/// Hide `p`: a file under /dev/null, a directory under an empty read-only
+/// tmpfs. The directories share one tmpfs (`empty_dir`, the first one's
+/// root once made): a superblock costs its making and its teardown at
+/// exit, and an empty read-only one shows the same in every place.
+fn mask_path(p: &Path, null: &fs::File, empty_dir: &mut Option<OwnedFd>) -> Result<()> {
     // A path that does not exist needs no mask.
     let Ok(target) = open_nofollow(p) else {
         return Ok(());
     };
     let st = nix::sys::stat::fstat(&target).ctx_path("cannot stat", p)?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
-        let flags =
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        mount(Some("tmpfs"), p, Some("tmpfs"), flags, Some("size=0")).ctx_path("cannot mask", p)
-    } else {
-        bind_fd(null.as_fd(), target.as_fd()).map_err(|e| Error::path("cannot mask", p, e))
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
+        return bind_fd(null.as_fd(), target.as_fd()).map_err(|e| Error::path("cannot mask", p, e));
     }
+    if let Some(empty) = empty_dir {
+        return bind_fd(empty.as_fd(), target.as_fd())
+            .map_err(|e| Error::path("cannot mask", p, e));
+    }
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("tmpfs"), p, Some("tmpfs"), flags, Some("size=0")).ctx_path("cannot mask", p)?;
+    *empty_dir = Some(open_nofollow(p)?);
+    Ok(())
 }
 
 /// An O_PATH handle on `p` itself (a symlink is not followed).
