@@ -393,20 +393,45 @@ fn closed_stdio_becomes_dev_null() {
 fn a_removed_containers_directory_is_kept_as_the_spare_and_reused() {
     let t = TestEnv::new("spare");
     let spare = t.cli.root.join(".spare");
-    let b = t.shared_bundle(&["true"]);
+    // A long argument makes this record longer than the next one.
+    let long = "x".repeat(400);
+    let b = t.shared_bundle(&["true", &long]);
     let (g, out) = t.run(&b);
     assert_eq!(out.code, 0, "{out}");
     t.assert_no_leftovers(&g.id, &b);
     let first = fs::metadata(&spare).expect("no spare directory after a run");
     assert!(first.is_dir());
-    assert_eq!(fs::read_dir(&spare).unwrap().count(), 0, "spare not empty");
+    // It keeps the record's inode, under the staging name only.
+    let names = |d: &std::path::Path| -> Vec<String> {
+        fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(names(&spare), [".state.json.tmp"], "spare holds more");
+    let kept = fs::metadata(spare.join(".state.json.tmp")).unwrap();
 
-    // The next container takes it, under its own name.
+    // The next container takes it, under its own name, and writes its
+    // record into the kept inode, cut to its own length.
     let sleeper = t.shared_bundle(&["sleep", "1000"]);
     let held = t.create(&sleeper);
     assert!(!spare.exists(), "the spare was not taken");
-    let dir = fs::metadata(t.cli.root.join(&held.id)).unwrap();
+    let held_dir = t.cli.root.join(&held.id);
+    let dir = fs::metadata(&held_dir).unwrap();
     assert_eq!(dir.ino(), first.ino(), "a new directory was made");
+    let record = held_dir.join("state.json");
+    assert_eq!(
+        fs::metadata(&record).unwrap().ino(),
+        kept.ino(),
+        "a new record inode was made"
+    );
+    let text = fs::read_to_string(&record).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&text).expect("record is not whole JSON");
+    assert_eq!(parsed["id"], held.id.as_str(), "{text}");
+    assert!(
+        kept.len() > text.len() as u64,
+        "the kept record was not longer"
+    );
 
     // Another run leaves a new spare; a taken name still fails and leaves
     // it alone.
@@ -422,17 +447,13 @@ fn a_removed_containers_directory_is_kept_as_the_spare_and_reused() {
     // the spare is never listed.
     let del = t.cli.cmd(&["delete", "--force", &held.id]);
     assert_eq!(del.code, 0, "{del}");
-    let names: Vec<_> = fs::read_dir(&t.cli.root)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, [".spare"], "{names:?}");
+    assert_eq!(names(&t.cli.root), [".spare"]);
     let quiet = t.cli.cmd(&["list", "-q"]);
     assert_eq!(quiet.stdout, "", "{quiet}");
 
-    // A directory that is not empty (a created container's exec fifo is
-    // still in it) never becomes the spare.
-    fs::remove_dir(&spare).unwrap();
+    // A directory holding more than its record (a created container's
+    // exec fifo is still in it) never becomes the spare.
+    fs::remove_dir_all(&spare).unwrap();
     let created = t.create(&sleeper);
     let del = t.cli.cmd(&["delete", "--force", &created.id]);
     assert_eq!(del.code, 0, "{del}");
