@@ -383,6 +383,33 @@ fn pause_freezes_and_resume_continues() {
 }
 
 #[test]
+fn the_program_starts_only_once_every_limit_is_written() {
+    // The runtime writes the limits before it lets init move into the
+    // cgroup: init's own device nodes and the program need them. Six
+    // hundred device rules take longer to write than init's set-up lasts,
+    // so writing them while init goes on (tried: it also made init's mknod
+    // of a config device fail between "deny all" and the allows) would
+    // leave the program to find the last rule missing.
+    let script = "grep -c '^c 1:699 rwm$' /sys/fs/cgroup/devices/devices.list > /out/last; \
+                  cat /sys/fs/cgroup/memory/memory.limit_in_bytes > /out/mem; sleep 100";
+    let mut c = Ctr::new("cg_limits_first", script, false);
+    let mut rules = vec![json!({"allow": false, "access": "rwm"})];
+    rules.extend((100..700).map(
+        |minor| json!({"allow": true, "type": "c", "major": 1, "minor": minor, "access": "rwm"}),
+    ));
+    c.b.set("/linux/resources/devices", json!(rules));
+    c.b.set("/linux/resources/memory", json!({"limit": 67108864}));
+    c.run_detached();
+    assert_eq!(
+        c.wait_out("last"),
+        "1",
+        "the last device rule was not written yet"
+    );
+    assert_eq!(c.wait_out("mem"), "67108864");
+    c.finish();
+}
+
+#[test]
 fn update_changes_live_limits_and_refuses_impossible_ones() {
     // Holds ~4 MiB of anonymous memory so a 1k limit cannot be reached.
     let script = "x=$(head -c 4000000 /dev/zero | tr '\\0' a); echo ready > /out/ready; \
