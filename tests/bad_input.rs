@@ -210,3 +210,22 @@ fn a_namespace_path_that_is_no_namespace_is_reported() {
     assert_one_error(&out, &[not_ns.to_str().unwrap()]);
     t.assert_no_leftovers(&g.id, &b);
 }
+
+#[test]
+fn effective_capabilities_beyond_permitted_are_reported() {
+    let t = TestEnv::new("caps_eff");
+    let mut b = t.shared_bundle(&["true"]);
+    b.set(
+        "/process/capabilities",
+        json!({"bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL", "CAP_CHOWN"],
+               "permitted": ["CAP_KILL"]}),
+    );
+    let id = t.id();
+    let _g = t.guard(&id);
+    let out = t.cli.create(&id, &b, &[]);
+    assert_one_error(
+        &out,
+        &["process.capabilities.effective", "CAP_CHOWN", "permitted"],
+    );
+    t.assert_no_leftovers(&id, &b);
+}

@@ -170,6 +170,23 @@ pub fn validate(spec: &Spec) -> Result<()> {
             ));
         }
     }
+    if let Some(caps) = process.capabilities() {
+        let permitted = caps.permitted().clone().unwrap_or_default();
+        let mut extra: Vec<String> = caps
+            .effective()
+            .iter()
+            .flatten()
+            .filter(|c| !permitted.contains(c))
+            .map(|c| format!("CAP_{c}"))
+            .collect();
+        if !extra.is_empty() {
+            extra.sort();
+            return bad(format!(
+                "process.capabilities.effective holds {} that permitted does not: the effective set must be a subset of the permitted one; add to permitted or drop from effective",
+                extra.join(", ")
+            ));
+        }
+    }
     if process
         .apparmor_profile()
         .as_ref()
