@@ -1,6 +1,7 @@
 //! What the engine does while it starts a container: clean failure part
 //! way through, time namespace offsets, devices, domainname, oom score,
-//! /dev/console, rootfs propagation, absolute cgroup paths, hook timeouts.
+//! /dev/console, rootfs propagation, the old root's detach, absolute cgroup
+//! paths, hook timeouts.
 
 mod common;
 
@@ -326,6 +327,35 @@ fn rootfs_propagation_private_is_applied() {
     // fails: the runtime must make that one mount private first.
     b.set("/linux/rootfsPropagation", json!("rshared"));
     root_mount(&t.run_ok(&b));
+}
+
+/// Lines of the container's mountinfo mounted on its "/": its root, and
+/// the host's old root too if that were still stacked on it.
+fn mounted_on_root(mountinfo: &str) -> Vec<&str> {
+    mountinfo
+        .lines()
+        .filter(|l| l.split_whitespace().nth(4) == Some("/"))
+        .collect()
+}
+
+#[test]
+fn the_old_root_is_gone_before_the_program_runs() {
+    let t = TestEnv::new("old_root");
+    let mut b = t.bundle(&["cat", "/proc/self/mountinfo"]);
+    // The plain start: the runtime detaches init's old root while init
+    // finishes its set-up.
+    let plain = t.run_ok(&b);
+    assert_eq!(mounted_on_root(&plain).len(), 1, "{plain}");
+    // With a runtime hook, init detaches it itself.
+    b.hook("prestart", "/bin/true", &["true"], &[]);
+    let hooked = t.run_ok(&b);
+    assert_eq!(mounted_on_root(&hooked).len(), 1, "{hooked}");
+    // Both leave the same mounts.
+    assert_eq!(
+        plain.lines().count(),
+        hooked.lines().count(),
+        "{plain}\n{hooked}"
+    );
 }
 
 #[test]

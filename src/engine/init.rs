@@ -186,7 +186,14 @@ fn setup(
     {
         hooks::run_all("createContainer", h, &state).step("createContainer hook")?;
     }
-    rootfs::pivot(&l.bundle.rootfs, l.no_pivot).step("pivot_root")?;
+    let runtime_detaches = l.runtime_detaches(plan);
+    if runtime_detaches {
+        let old = rootfs::pivot_keeping_old_root(&l.bundle.rootfs).step("pivot_root")?;
+        ch.send_with_fd(&Msg::Pivoted, Some(old.as_raw_fd()))
+            .step("pivot_root")?;
+    } else {
+        rootfs::pivot(&l.bundle.rootfs, l.no_pivot).step("pivot_root")?;
+    }
 
     if process.terminal() == Some(true) {
         let pty = console::open_pty().step("console")?;
@@ -225,6 +232,10 @@ fn setup(
     let (exe, env) = apply_process(process, l.preserve_fds, seccomp, ch)?;
     let args = process.args().as_deref().unwrap_or(&[]);
 
+    if runtime_detaches {
+        // Nothing of the container's runs before the old root is gone.
+        ch.expect(&Msg::Detached).step("pivot_root")?;
+    }
     nix::sys::prctl::set_pdeathsig(None::<Signal>)
         .ctx("prctl")
         .step("pdeathsig")?;

@@ -18,7 +18,10 @@
 //!                  <-------------------- NamespacesReady (only if hooks)
 //! prestart, createRuntime hooks
 //! HooksDone ---------------------------> (rootfs as above), createContainer
-//!                                          hooks, pivot_root, console, ...
+//!                                          hooks, pivot_root
+//!                  <-------------------- Pivoted + the old root (no hooks)
+//! detach it in init's mount namespace     console, hostname, read-only and
+//! Detached ----------------------------->   masked paths, process
 //!                  <-------------------- Pty (terminal)
 //!                  <-------------------- Ready / Error
 //! commit the state                        create: wait on the exec fifo
@@ -123,15 +126,27 @@ impl Launch<'_> {
         plan: &Plan,
         cgroup: &CgroupPaths,
     ) -> Vec<crate::rootfs::prebuilt::Item> {
-        if plan.new_user
-            || plan.join_user.is_some()
-            || plan.unshare.contains(CloneFlags::CLONE_NEWCGROUP)
-            || !plan.unshare.contains(CloneFlags::CLONE_NEWNS)
-            || self.has_runtime_hooks()
-        {
+        if !self.plain(plan) || plan.unshare.contains(CloneFlags::CLONE_NEWCGROUP) {
             return Vec::new();
         }
         crate::rootfs::prebuilt::plan(self.spec(), cgroup)
+    }
+
+    /// Whether the runtime, rather than init, detaches the old root after
+    /// init's pivot_root (see `rootfs::pivot`): in the plain case, with a
+    /// pivot_root. Both sides decide it from the same inputs.
+    fn runtime_detaches(&self, plan: &Plan) -> bool {
+        self.plain(plan) && !self.no_pivot
+    }
+
+    /// No user namespace (the runtime acts in init's namespaces with its
+    /// own credentials), a mount namespace of init's own, and no runtime
+    /// hooks (whose messages would come in between).
+    fn plain(&self, plan: &Plan) -> bool {
+        !plan.new_user
+            && plan.join_user.is_none()
+            && plan.unshare.contains(CloneFlags::CLONE_NEWNS)
+            && !self.has_runtime_hooks()
     }
 
     /// The OCI state document handed to hooks.
@@ -266,6 +281,20 @@ pub fn spawn(
         parent_end.send_to_child(&Msg::Prebuilt { mount: item.mount }, &fds)?;
     }
     meanwhile(pid, &cgroup)?;
+    if l.runtime_detaches(&plan) {
+        let detacher = crate::rootfs::OldRootDetacher::new(pid)?;
+        let old = match parent_end.recv()? {
+            Some((Msg::Pivoted, Some(old))) => old,
+            Some((m, _)) => return Err(m.into_error()),
+            None => return Err(died_during_setup(pid)),
+        };
+        // Init may fail and exit while the runtime detaches (a bad cwd,
+        // say): then what it reported is the error.
+        detacher
+            .detach(old)
+            .map_err(|e| parent_end.reported_error_or(e))?;
+        parent_end.send_to_child(&Msg::Detached, &[])?;
+    }
 
     if l.has_runtime_hooks() {
         parent_end.expect(&Msg::NamespacesReady)?;

@@ -32,9 +32,15 @@ pub enum Msg {
     /// attached; none attached: init mounts it itself. Sent, in config
     /// order, for each mount both sides know of (`Launch::prebuilt_mounts`).
     Prebuilt { mount: usize },
+    /// The old root init pivoted away from is detached (see
+    /// `rootfs::OldRootDetacher`).
+    Detached,
     // child -> parent
     /// The namespaces exist: the parent may run createRuntime hooks.
     NamespacesReady,
+    /// pivot_root is done; the old root (attached) is for the runtime to
+    /// detach (`Launch::runtime_detaches`).
+    Pivoted,
     /// The pty master is attached to this message.
     Pty,
     /// The seccomp notify fd is attached to this message.
@@ -124,13 +130,22 @@ impl Channel {
     /// or is dying, and what it reported before (an error message waiting
     /// to be read) is the error to give, not the failed send.
     pub fn send_to_child(&self, msg: &Msg, fds: &[RawFd]) -> Result<()> {
-        let sent = self.send_with_fds(msg, fds);
-        if sent.is_err() {
-            if let Ok(Some((m @ Msg::Error { .. }, _))) = self.recv_flags(MsgFlags::MSG_DONTWAIT) {
-                return Err(m.into_error());
+        self.send_with_fds(msg, fds)
+            .map_err(|e| self.reported_error_or(e))
+    }
+
+    /// For a failure of the parent's that the child's death can cause (a
+    /// send, or a call on the child's pid after it exited): the error the
+    /// child reported before it went, if one is waiting to be read (behind
+    /// any other messages it sent first), else `err`.
+    pub fn reported_error_or(&self, err: Error) -> Error {
+        loop {
+            match self.recv_flags(MsgFlags::MSG_DONTWAIT) {
+                Ok(Some((m @ Msg::Error { .. }, _))) => return m.into_error(),
+                Ok(Some(_)) => continue,
+                _ => return err,
             }
         }
-        sent
     }
 
     fn recv_flags(&self, flags: MsgFlags) -> Result<Option<(Msg, Vec<OwnedFd>)>> {

@@ -6,15 +6,17 @@ mod cgroupfs;
 mod devices;
 mod options;
 mod paths;
+mod pivot;
 pub mod prebuilt;
 
 pub use devices::{create_devices, DEFAULT_DEVICES};
 pub use options::{parse as parse_options, propagation};
 pub use paths::resolve_in_root;
+pub use pivot::{pivot, pivot_keeping_old_root, OldRootDetacher};
 
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context as _, Error, Result};
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{mount, MsFlags};
 use nix::sys::stat::SFlag;
 use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::{Mount, Spec};
@@ -427,30 +429,6 @@ pub fn touch_in_root(root: &Path, dest: &Path) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::EISDIR) => Ok(()),
         Err(e) => Err(Error::io("cannot create mount point", dest, e)),
     }
-}
-
-/// Make `rootfs` the root: pivot_root(2), then detach the old root. With
-/// `no_pivot` (a ramdisk root, where pivot_root is refused), move the mount
-/// and chroot instead.
-pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
-    if no_pivot {
-        nix::unistd::chdir(rootfs).ctx_path("cannot chdir to", rootfs)?;
-        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE)
-            .ctx_path("cannot move rootfs", rootfs)?;
-        nix::unistd::chroot(".").ctx_path("cannot chroot to", rootfs)?;
-        return nix::unistd::chdir("/").ctx("cannot chdir to /");
-    }
-    let old = fs::File::open("/").map_err(|e| Error::io("cannot open", "/", e))?;
-    let new = fs::File::open(rootfs).map_err(|e| Error::io("cannot open", rootfs, e))?;
-    nix::unistd::fchdir(&new).ctx_path("cannot chdir to", rootfs)?;
-    nix::unistd::pivot_root(".", ".").ctx_path("cannot pivot_root to", rootfs)?;
-    // The old root is now stacked on "/": detach it, without letting the
-    // unmount propagate back to the host.
-    nix::unistd::fchdir(&old).ctx("cannot chdir to old root")?;
-    mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
-        .ctx("cannot make old root a slave")?;
-    umount2(".", MntFlags::MNT_DETACH).ctx("cannot unmount old root")?;
-    nix::unistd::chdir("/").ctx("cannot chdir to /")
 }
 
 /// After pivot_root: read-only paths, then masked paths, then the root

@@ -1,0 +1,110 @@
+//! Making the rootfs the root, and getting rid of the old one.
+//!
+//! `pivot_root(".", ".")` stacks the old root on top of the new one; it
+//! must then be detached, or the host's mounts stay in the container's
+//! mount namespace. Detaching it waits for an RCU grace period (the
+//! kernel's `namespace_unlock`), ~40 µs in which init can do nothing. In
+//! the plain start (see `Launch::runtime_detaches`) the runtime, idle by
+//! then, does it instead ([`OldRootDetacher`]): init sends it the old root and goes on with its
+//! last steps, and waits for `Detached` only before it reports ready, so no
+//! program of the container's ever runs with the old root in reach.
+
+use crate::error::{Context as _, Error, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+const NONE: Option<&str> = None;
+
+/// Make `rootfs` the root: pivot_root(2), then detach the old root. With
+/// `no_pivot` (a ramdisk root, where pivot_root is refused), move the mount
+/// and chroot instead.
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    if no_pivot {
+        nix::unistd::chdir(rootfs).ctx_path("cannot chdir to", rootfs)?;
+        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE)
+            .ctx_path("cannot move rootfs", rootfs)?;
+        nix::unistd::chroot(".").ctx_path("cannot chroot to", rootfs)?;
+        return nix::unistd::chdir("/").ctx("cannot chdir to /");
+    }
+    let old = pivot_keeping_old_root(rootfs)?;
+    detach(old.as_fd())?;
+    nix::unistd::chdir("/").ctx("cannot chdir to /")
+}
+
+/// pivot_root(2) into `rootfs`, leaving the old root stacked on the new
+/// one; returns it, for [`OldRootDetacher`]. Until then it is out of reach
+/// of path lookups (they start at the new root, and the mount stacked on
+/// the root itself is never crossed into), but it is still mounted in this
+/// mount namespace.
+pub fn pivot_keeping_old_root(rootfs: &Path) -> Result<OwnedFd> {
+    let old = fs::File::open("/").map_err(|e| Error::io("cannot open", "/", e))?;
+    let new = fs::File::open(rootfs).map_err(|e| Error::io("cannot open", rootfs, e))?;
+    nix::unistd::fchdir(&new).ctx_path("cannot chdir to", rootfs)?;
+    nix::unistd::pivot_root(".", ".").ctx_path("cannot pivot_root to", rootfs)?;
+    Ok(old.into())
+}
+
+/// Detach the old root `old` (its fd) from the mount namespace we are in,
+/// without letting the unmount propagate back to the host. Leaves the
+/// working directory on it.
+fn detach(old: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+    nix::unistd::fchdir(old).ctx("cannot chdir to old root")?;
+    mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+        .ctx("cannot make old root a slave")?;
+    umount2(".", MntFlags::MNT_DETACH).ctx("cannot unmount old root")
+}
+
+/// Runtime side: what it takes to detach, in init's mount namespace, the
+/// old root init pivoted away from, and to come back. Opened while the
+/// runtime waits for init's `Pivoted`, so the detach itself is three calls.
+pub struct OldRootDetacher {
+    own_root: OwnedFd,
+    own_cwd: OwnedFd,
+    own_ns: OwnedFd,
+    init: OwnedFd,
+}
+
+impl OldRootDetacher {
+    /// For init `pid`, from the runtime's own namespace, root and working
+    /// directory.
+    pub fn new(pid: i32) -> Result<Self> {
+        use rustix::fs::{open, Mode, OFlags};
+        let dir = |p: &str| {
+            open(
+                p,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::io("cannot open", p, e.into()))
+        };
+        let ns = "/proc/self/ns/mnt";
+        Ok(OldRootDetacher {
+            own_root: dir("/")?,
+            own_cwd: dir(".")?,
+            own_ns: open(ns, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::io("cannot open", ns, e.into()))?,
+            init: crate::sys::pidfd_open(pid).ctx("cannot open container init")?,
+        })
+    }
+
+    /// Detach `old` (init's old root, sent with `Pivoted`) in init's mount
+    /// namespace, then return to the runtime's own, with its root and
+    /// working directory as they were.
+    pub fn detach(self, old: OwnedFd) -> Result<()> {
+        nix::sched::setns(self.init.as_fd(), CloneFlags::CLONE_NEWNS)
+            .ctx("cannot enter the container's mount namespace")?;
+        let detached = detach(old.as_fd());
+        // Back home whatever happened: the rest of the runtime's work
+        // (state, cgroups) is done from here.
+        nix::sched::setns(self.own_ns.as_fd(), CloneFlags::CLONE_NEWNS)
+            .ctx("cannot return to the runtime's mount namespace")?;
+        nix::unistd::fchdir(&self.own_root).ctx("cannot return to the runtime's root")?;
+        nix::unistd::chroot(".").ctx("cannot return to the runtime's root")?;
+        nix::unistd::fchdir(&self.own_cwd)
+            .ctx("cannot return to the runtime's working directory")?;
+        detached
+    }
+}
