@@ -322,7 +322,7 @@ fn process_main(
             drop(pty.master);
             crate::console::make_stdio(pty.slave).step("console")?;
         }
-        let (exe, env) = apply_process(p, o.preserve_fds, seccomp, ch)?;
+        let (exe, env) = apply_process(p, o.preserve_fds, seccomp, ch, true)?;
         nix::sys::prctl::set_pdeathsig(None::<nix::sys::signal::Signal>)
             .ctx("prctl")
             .step("pdeathsig")?;

@@ -194,6 +194,13 @@ fn setup(
     } else {
         rootfs::pivot(&l.bundle.rootfs, l.no_pivot).step("pivot_root")?;
     }
+    // The bounding set now, not with the other capabilities: nothing of
+    // the set-up left needs it (only the effective set counts), and these
+    // dozens of credential changes do not touch the mount table, which
+    // the runtime is busy with meanwhile when it detaches the old root.
+    if let Some(caps) = process.capabilities() {
+        process::limit_bounding(caps).step("capabilities")?;
+    }
 
     if process.terminal() == Some(true) {
         let pty = console::open_pty().step("console")?;
@@ -229,7 +236,7 @@ fn setup(
     if let Some(adj) = process.oom_score_adj() {
         process::set_oom_score_adj(procfs().step("oom_score_adj")?, adj).step("oom_score_adj")?;
     }
-    let (exe, env) = apply_process(process, l.preserve_fds, seccomp, ch)?;
+    let (exe, env) = apply_process(process, l.preserve_fds, seccomp, ch, false)?;
     let args = process.args().as_deref().unwrap_or(&[]);
 
     if runtime_detaches {
@@ -315,14 +322,16 @@ pub(super) fn await_go(ch: &Channel) -> std::result::Result<i32, StepError> {
 }
 
 /// The process's own attributes, last before exec: rlimits, the program's
-/// path, capabilities around the user switch, no_new_privs, seccomp, cwd,
-/// and every fd above the preserved ones marked close-on-exec. Returns the
+/// path, capabilities around the user switch (the bounding set too when
+/// `bounding`; init drops it earlier), no_new_privs, seccomp, cwd, and
+/// every fd above the preserved ones marked close-on-exec. Returns the
 /// program and its environment. Shared by init and `exec`.
 pub(super) fn apply_process(
     process: &oci_spec::runtime::Process,
     preserve_fds: u32,
     seccomp: Option<&crate::security::seccomp::Filter>,
     ch: &Channel,
+    bounding: bool,
 ) -> std::result::Result<(std::path::PathBuf, Vec<String>), StepError> {
     let nnp = process.no_new_privileges() == Some(true);
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
@@ -348,7 +357,7 @@ pub(super) fn apply_process(
         .ok_or_else(|| Error::Config("process.args is empty".into()))
         .step("exec")?;
     let exe = process::find_executable(arg0, &env).step("exec")?;
-    if let Some(caps) = process.capabilities() {
+    if let Some(caps) = process.capabilities().as_ref().filter(|_| bounding) {
         process::limit_bounding(caps).step("capabilities")?;
     }
     if !nnp {

@@ -36,8 +36,8 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 
 /// pivot_root(2) into `rootfs`, leaving the old root stacked on the new
 /// one; returns it, for [`OldRootDetacher`]. Until then it is out of reach
-/// of path lookups (they start at the new root, and the mount stacked on
-/// the root itself is never crossed into), but it is still mounted in this
+/// of path lookups (they start at the new root's top directory and never
+/// cross into what is mounted on it), but it is still mounted in this
 /// mount namespace.
 pub fn pivot_keeping_old_root(rootfs: &Path) -> Result<OwnedFd> {
     let old = fs::File::open("/").map_err(|e| Error::io("cannot open", "/", e))?;
