@@ -59,11 +59,13 @@ fn detach(old: std::os::fd::BorrowedFd<'_>) -> Result<()> {
 
 /// Runtime side: what it takes to detach, in init's mount namespace, the
 /// old root init pivoted away from, and to come back. Opened while the
-/// runtime waits for init's `Pivoted`, so the detach itself is three calls.
+/// runtime waits for init's `Pivoted`: after it, only the detach and the
+/// way back are left.
 pub struct OldRootDetacher {
     own_root: OwnedFd,
     own_cwd: OwnedFd,
     own_ns: OwnedFd,
+    pid: i32,
     init: OwnedFd,
 }
 
@@ -80,12 +82,14 @@ impl OldRootDetacher {
             )
             .map_err(|e| Error::io("cannot open", p, e.into()))
         };
-        let ns = "/proc/self/ns/mnt";
         Ok(OldRootDetacher {
             own_root: dir("/")?,
             own_cwd: dir(".")?,
-            own_ns: open(ns, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| Error::io("cannot open", ns, e.into()))?,
+            own_ns: open_ns("/proc/self/ns/mnt")?,
+            pid,
+            // Not init's namespace file: init may not have made its mount
+            // namespace yet. A pidfd names init, and setns(2) finds the
+            // namespace init has when it is called.
             init: crate::sys::pidfd_open(pid).ctx("cannot open container init")?,
         })
     }
@@ -94,8 +98,18 @@ impl OldRootDetacher {
     /// namespace, then return to the runtime's own, with its root and
     /// working directory as they were.
     pub fn detach(self, old: OwnedFd) -> Result<()> {
-        nix::sched::setns(self.init.as_fd(), CloneFlags::CLONE_NEWNS)
-            .ctx("cannot enter the container's mount namespace")?;
+        let entered = match nix::sched::setns(self.init.as_fd(), CloneFlags::CLONE_NEWNS) {
+            // setns(2) takes pidfds from Linux 5.8; before, init's
+            // namespace file (init is our child, not yet reaped: its pid is
+            // its own, and it has pivoted, so the namespace is its new one).
+            Err(nix::errno::Errno::EINVAL) => open_ns(&format!("/proc/{}/ns/mnt", self.pid))
+                .and_then(|ns| {
+                    nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)
+                        .ctx("cannot enter the container's mount namespace")
+                }),
+            r => r.ctx("cannot enter the container's mount namespace"),
+        };
+        entered?;
         let detached = detach(old.as_fd());
         // Back home whatever happened: the rest of the runtime's work
         // (state, cgroups) is done from here.
@@ -107,4 +121,10 @@ impl OldRootDetacher {
             .ctx("cannot return to the runtime's working directory")?;
         detached
     }
+}
+
+fn open_ns(path: &str) -> Result<OwnedFd> {
+    use rustix::fs::{open, Mode, OFlags};
+    open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::io("cannot open", path, e.into()))
 }
