@@ -48,6 +48,17 @@ pub fn capbset_drop(cap: u8) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// A close-on-exec eventfd (`eventfd(2)`), counter at zero.
+pub fn eventfd() -> nix::Result<OwnedFd> {
+    // SAFETY: eventfd takes two integers and returns a new fd or -1.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// A file descriptor that refers to a process (`pidfd_open(2)`): it becomes
 /// readable when the process exits, whoever its parent is.
 pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {

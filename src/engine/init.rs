@@ -1,7 +1,7 @@
 //! The start sequence, child side: everything the container's init does to
 //! itself between the clone and the exec, in this order.
 
-use super::sync::{Channel, Msg};
+use super::sync::{Channel, Doorbell, Msg};
 use super::{Launch, StartMode};
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
@@ -35,11 +35,11 @@ pub fn run(
     l: &Launch,
     plan: &Plan,
     cgroup: &CgroupPaths,
-    ch: Channel,
+    (ch, bell): (Channel, Option<&Doorbell>),
     fifo: Option<OwnedFd>,
     seccomp: Option<&crate::security::seccomp::Filter>,
 ) -> ! {
-    match setup(l, plan, cgroup, &ch, fifo, seccomp) {
+    match setup(l, plan, cgroup, (&ch, bell), fifo, seccomp) {
         Ok(never) => match never {},
         Err(e) => report_and_exit(&ch, e),
     }
@@ -78,7 +78,7 @@ fn setup(
     l: &Launch,
     plan: &Plan,
     cgroup: &CgroupPaths,
-    ch: &Channel,
+    (ch, bell): (&Channel, Option<&Doorbell>),
     fifo: Option<OwnedFd>,
     seccomp: Option<&crate::security::seccomp::Filter>,
 ) -> std::result::Result<std::convert::Infallible, StepError> {
@@ -190,6 +190,9 @@ fn setup(
     if runtime_detaches {
         let old = rootfs::pivot_keeping_old_root(&l.bundle.rootfs).step("pivot_root")?;
         ch.send_with_fd(&Msg::Pivoted, Some(old.as_raw_fd()))
+            .step("pivot_root")?;
+        bell.ok_or_else(|| Error::Other("no doorbell for Pivoted".into()))
+            .and_then(|b| b.ring())
             .step("pivot_root")?;
     } else {
         rootfs::pivot(&l.bundle.rootfs, l.no_pivot).step("pivot_root")?;

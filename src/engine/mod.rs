@@ -229,11 +229,15 @@ pub fn spawn(
     guard.cgroup = Some(cgroup.clone());
     made?;
     let v2_dir = cgroup.open_v2_dir()?;
+    let bell = l
+        .runtime_detaches(&plan)
+        .then(sync::Doorbell::new)
+        .transpose()?;
     let (pid, born_in_cgroup) = clone_child(
         l,
         &plan,
         &cgroup,
-        child_end,
+        (child_end, bell.as_ref()),
         fifo,
         filter.as_ref(),
         v2_dir.as_ref(),
@@ -281,8 +285,9 @@ pub fn spawn(
         parent_end.send_to_child(&Msg::Prebuilt { mount: item.mount }, &fds)?;
     }
     meanwhile(pid, &cgroup)?;
-    if l.runtime_detaches(&plan) {
+    if let Some(bell) = &bell {
         let detacher = crate::rootfs::OldRootDetacher::new(pid)?;
+        bell.wait(detacher.init())?;
         let old = match parent_end.recv()? {
             Some((Msg::Pivoted, Some(old))) => old,
             Some((m, _)) => return Err(m.into_error()),
@@ -405,7 +410,7 @@ fn clone_child(
     l: &Launch,
     plan: &Plan,
     cgroup: &CgroupPaths,
-    child_end: Channel,
+    (child_end, bell): (Channel, Option<&sync::Doorbell>),
     fifo: Option<OwnedFd>,
     seccomp: Option<&crate::security::seccomp::Filter>,
     into_cgroup: Option<&File>,
@@ -448,7 +453,7 @@ fn clone_child(
     };
     let (forked, born_in_cgroup) = fork_in_cgroup(plan.clone.bits() as libc::c_ulong, into_cgroup);
     match forked {
-        Ok(Forked::Child) => init::run(l, plan, cgroup, child_end, fifo, seccomp),
+        Ok(Forked::Child) => init::run(l, plan, cgroup, (child_end, bell), fifo, seccomp),
         Ok(Forked::Parent(pid)) => restore_runtime().map(|_| (pid, born_in_cgroup)),
         Err(e) => {
             restore_runtime()?;

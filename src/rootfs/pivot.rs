@@ -94,6 +94,11 @@ impl OldRootDetacher {
         })
     }
 
+    /// Init's pidfd: readable once init has exited.
+    pub fn init(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.init.as_fd()
+    }
+
     /// Detach `old` (init's old root, sent with `Pivoted`) in init's mount
     /// namespace, then return to the runtime's own, with its root and
     /// working directory as they were.
