@@ -1,13 +1,14 @@
 //! Making the rootfs the root, and getting rid of the old one.
 //!
-//! `pivot_root(".", ".")` stacks the old root on top of the new one; it
+//! `pivot_root(".", ".")` mounts the old root on top of the new one; it
 //! must then be detached, or the host's mounts stay in the container's
 //! mount namespace. Detaching it waits for an RCU grace period (the
 //! kernel's `namespace_unlock`), ~40 µs in which init can do nothing. In
 //! the plain start (see `Launch::runtime_detaches`) the runtime, idle by
-//! then, does it instead ([`OldRootDetacher`]): init sends it the old root and goes on with its
-//! last steps, and waits for `Detached` only before it reports ready, so no
-//! program of the container's ever runs with the old root in reach.
+//! then, does it instead ([`OldRootDetacher`]): init sends it the old root
+//! and goes on with its last steps, and waits for `Detached` only before
+//! it reports ready, so no program of the container's ever runs with the
+//! old root in reach.
 
 use crate::error::{Context as _, Error, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
