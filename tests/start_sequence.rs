@@ -358,6 +358,81 @@ fn the_old_root_is_gone_before_the_program_runs() {
     );
 }
 
+/// An ext4 image on a loop device, mounted on a directory; unmounted and
+/// detached on drop.
+struct LoopMount {
+    image: PathBuf,
+    device: String,
+    dir: PathBuf,
+}
+
+impl LoopMount {
+    fn new(image: PathBuf, dir: PathBuf) -> LoopMount {
+        let out = |cmd: &str, args: &[&str]| {
+            let o = std::process::Command::new(cmd).args(args).output();
+            let o = o.unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            assert!(o.status.success(), "{cmd} {args:?}: {o:?}");
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        let img = image.to_str().unwrap();
+        fs::File::create(&image).unwrap().set_len(32 << 20).unwrap();
+        out("mkfs.ext4", &["-q", "-F", img]);
+        let device = out("losetup", &["--find", "--show", img]);
+        let guard = LoopMount { image, device, dir };
+        out("mount", &[&guard.device, guard.dir.to_str().unwrap()]);
+        guard
+    }
+
+    /// Open the device exclusively, as mkfs or fsck would: refused (EBUSY)
+    /// while a mounted filesystem, in any mount namespace, holds it.
+    fn open_exclusive(&self) -> std::io::Result<fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_EXCL)
+            .open(&self.device)
+    }
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        // The test unmounts it itself when it gets that far.
+        let _ = std::process::Command::new("umount")
+            .arg(&self.dir)
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.device])
+            .status();
+        let _ = fs::remove_file(&self.image);
+    }
+}
+
+#[test]
+fn the_rootfs_filesystem_is_free_when_run_returns() {
+    let t = TestEnv::new("rootfs_free");
+    let mut b = t.bundle(&["true"]);
+    let rootfs = b.rootfs();
+    let disk = LoopMount::new(t.path().join("disk.img"), rootfs.clone());
+    copy_rootfs(&rootfs);
+    assert!(
+        disk.open_exclusive().is_err(),
+        "the device opened exclusively while mounted: the check shows nothing"
+    );
+    // The container's mounts, its rootfs among them, are gone by the time
+    // `run` returns: unmounted on the host, the filesystem is free at once.
+    b.args(&["sh", "-c", "test -x /bin/busybox && echo ran"]);
+    assert_eq!(t.run_ok(&b).trim(), "ran");
+    let st = std::process::Command::new("umount").arg(&rootfs).status();
+    assert!(st.is_ok_and(|s| s.success()), "umount {rootfs:?}");
+    if let Err(e) = disk.open_exclusive() {
+        panic!(
+            "{}: {e}: a mount of the container's outlived `run`",
+            disk.device
+        );
+    }
+}
+
 #[test]
 fn bogus_rootfs_propagation_is_refused() {
     let t = TestEnv::new("rootfs_prop_bad");
