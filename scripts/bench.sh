@@ -77,12 +77,14 @@ hf() { # name, runs, command...
 
 # One block of 30 runs lasts 0.1 s for cella and the floor, and this
 # shared VM's speed drifts over seconds: the same binary's median moved by
-# 20% from one block to the next. So the run row is five rounds of blocks
+# 20% from one block to the next. So the run row is ten rounds of blocks
 # (cella, the floor right after it, runc), RUNS runs each, and a command's
 # median is taken over all its rounds: every command is sampled across the
-# same half minute.
+# same minute. With five rounds, cella/floor read from 1.30 to 1.60 in
+# runs minutes apart while its rounds' own ratios mostly sat at 1.36-1.41.
+ROUNDS=10
 echo "bench: run /bin/true"
-for round in 1 2 3 4 5; do
+for round in $(seq 1 $ROUNDS); do
   hf "run$round" "$RUNS" "$C run --bundle $b bc" "unshare -fmpiun --mount-proc /bin/true" "$R run --bundle $b br"
 done
 
@@ -120,14 +122,14 @@ rss_create_c=$(rss $C create --bundle "$sleep_bundle" m3); rss_create_r=$(rss $R
 $C delete --force m3; $R delete --force m4
 size_c=$(stat -c %s "$CELLA"); size_r=$(stat -c %s "$RUNC")
 
-python3 - "$work" "$OUT/results.md" "$rss_run_c" "$rss_run_r" "$rss_create_c" "$rss_create_r" "$size_c" "$size_r" <<'PY'
+python3 - "$work" "$OUT/results.md" "$rss_run_c" "$rss_run_r" "$rss_create_c" "$rss_create_r" "$size_c" "$size_r" "$ROUNDS" <<'PY'
 import json, sys, statistics, platform, datetime
 work, out = sys.argv[1], sys.argv[2]
-rss_run_c, rss_run_r, rss_cr_c, rss_cr_r, size_c, size_r = map(int, sys.argv[3:9])
+rss_run_c, rss_run_r, rss_cr_c, rss_cr_r, size_c, size_r, ROUNDS = map(int, sys.argv[3:10])
 def load(name):
     if name == "run":
         # The rounds' times, command by command.
-        rounds = [json.load(open(f"{work}/run{i}.json"))["results"] for i in range(1, 6)]
+        rounds = [json.load(open(f"{work}/run{i}.json"))["results"] for i in range(1, ROUNDS + 1)]
         return [{"times": [t for r in rounds for t in r[k]["times"]]} for k in range(3)]
     return json.load(open(f"{work}/{name}.json"))["results"]
 def ms(r):
@@ -164,6 +166,15 @@ lines.append(f"| binary size (KiB) | {size_c//1024} | {size_r//1024} | {size_c/s
 run_c, floor = rows[0][1][0], rows[1][1][0]
 lines.append("")
 lines.append(f"cella run / unshare floor: {run_c / floor:.2f} ({run_c:.2f} / {floor:.2f} ms medians)")
+# The same ratios round by round: how far one round's blocks can stray.
+by_round = []
+for i in range(1, ROUNDS + 1):
+    res = json.load(open(f"{work}/run{i}.json"))["results"]
+    c, f, r = (statistics.median(x["times"]) for x in res)
+    by_round.append((c / f, c / r))
+for k, name in ((0, "floor"), (1, "runc")):
+    v = sorted(x[k] for x in by_round)
+    lines.append(f"cella run / {name}, round by round: {v[0]:.2f}-{v[-1]:.2f}, median {statistics.median(v):.2f}")
 text = "\n".join(lines) + "\n"
 open(out, "w").write(text)
 print(text)
