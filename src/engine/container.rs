@@ -269,7 +269,6 @@ pub fn run(store: &Store, o: &CreateOptions, detach: bool) -> Result<i32> {
     if detach {
         return Ok(0);
     }
-    let mount_ns = hold_mount_ns(spawned.pid);
     // Whatever happens to the monitor, the container is torn down: a
     // failed wait must not leave a running container nobody supervises.
     let code =
@@ -278,22 +277,7 @@ pub fn run(store: &Store, o: &CreateOptions, detach: bool) -> Result<i32> {
     // A monitor that returned a status has reaped init; one that failed
     // may have left it running.
     destroy(store, &record, code.is_err(), Some(lock))?;
-    // The container's last mount goes here, before the runtime exits.
-    drop(mount_ns);
     code
-}
-
-/// Init's mount namespace, for `run` to hold while it supervises. Without
-/// the hold, init's exit unmounts everything in it (each superblock torn
-/// down, then an RCU grace period, ~0.1 ms) before the runtime even hears
-/// of the exit; with it, the runtime removes the cgroups first and the
-/// mounts go when it drops the hold. A start followed by the next one is
-/// ~0.08 ms faster that way (docs/performance.md). Opened while the
-/// program runs and the runtime is idle; `None` if init is already gone
-/// (its namespace went with it). Init is our child and not yet reaped, so
-/// its pid is its own.
-fn hold_mount_ns(pid: i32) -> Option<std::fs::File> {
-    std::fs::File::open(format!("/proc/{pid}/ns/mnt")).ok()
 }
 
 /// Tell init to exec, if it waits to be told, and wait until it has (the
