@@ -362,6 +362,25 @@ pub fn mount_setattr(
     setattr(libc::AT_FDCWD, &path, flags, set, clear, 0)
 }
 
+/// Whether this kernel has mount_setattr(2) (Linux 5.12): asked with a
+/// call that can only fail.
+pub fn mount_setattr_exists() -> bool {
+    // SAFETY: a null attribute pointer with size 0 and fd -1 is rejected
+    // (EBADF or EINVAL) before anything is read; only ENOSYS says the call
+    // is missing.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            -1,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            std::ptr::null::<u8>(),
+            0usize,
+        )
+    };
+    !(r < 0 && Errno::last() == Errno::ENOSYS)
+}
+
 /// [`mount_setattr`] on the mount `fd` refers to (a detached one from
 /// `fsmount`, say) and every mount beneath it, with a propagation type
 /// (`MS_SLAVE`, `MS_PRIVATE`, ...; 0 leaves it) for all of them too.

@@ -1,7 +1,7 @@
 //! What the engine does while it starts a container: clean failure part
 //! way through, time namespace offsets, devices, domainname, oom score,
-//! /dev/console, rootfs propagation, the old root's detach, absolute cgroup
-//! paths, hook timeouts.
+//! /dev/console, rootfs propagation, the old root's detach, the read-only
+//! paths under /proc, absolute cgroup paths, hook timeouts.
 
 mod common;
 
@@ -356,6 +356,71 @@ fn the_old_root_is_gone_before_the_program_runs() {
         hooked.lines().count(),
         "{plain}\n{hooked}"
     );
+}
+
+/// The mounts on and under /proc in `mountinfo`, each as its point,
+/// options, type and super options (ids and devices left out).
+fn proc_mounts(mountinfo: &str) -> Vec<String> {
+    let mut out: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let dash = f.iter().position(|x| *x == "-")?;
+            let point = *f.get(4)?;
+            (point == "/proc" || point.starts_with("/proc/")).then(|| {
+                format!(
+                    "{} {} {} {}",
+                    point,
+                    f[5],
+                    f[dash + 1],
+                    f.get(dash + 3).unwrap_or(&"")
+                )
+            })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn readonly_paths_under_proc_are_the_same_made_by_the_runtime_or_init() {
+    let t = TestEnv::new("proc_ro");
+    let mut b = t.shared_bundle(&["cat", "/proc/self/mountinfo"]);
+    let run = |b: &Bundle| {
+        b.write();
+        let id = t.id();
+        let _g = t.guard(&id);
+        let log = t.path().join(format!("{id}.log"));
+        let args = [
+            "--log",
+            log.to_str().unwrap(),
+            "--debug",
+            "run",
+            "--bundle",
+            b.path_str(),
+            &id,
+        ];
+        let out = t.cli.cmd(&args);
+        assert_eq!(out.code, 0, "{out}");
+        let log = fs::read_to_string(&log).unwrap_or_default();
+        let by_runtime = log.contains("the runtime made the read-only paths under /proc");
+        (proc_mounts(&out.stdout), by_runtime)
+    };
+    // The plain start: the runtime makes them, from init's mount namespace.
+    let (plain, by_runtime) = run(&b);
+    assert!(by_runtime, "the runtime did not make them");
+    for p in ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"] {
+        let ro = format!("{p} ro,");
+        assert!(
+            plain.iter().any(|l| l.starts_with(&ro)),
+            "{p} not read-only: {plain:#?}"
+        );
+    }
+    // With a runtime hook, init makes them itself: the same mounts.
+    b.hook("prestart", "/bin/true", &["true"], &[]);
+    let (hooked, by_runtime) = run(&b);
+    assert!(!by_runtime, "the runtime made them with a hook");
+    assert_eq!(plain, hooked);
 }
 
 /// An ext4 image on a loop device, mounted on a directory; unmounted and

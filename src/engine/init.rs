@@ -167,6 +167,12 @@ fn setup(
     // Root filesystem.
     let prebuilt = l.prebuilt_mounts(plan, cgroup);
     let receive = |mount| receive_prebuilt(ch, mount);
+    // The runtime makes the read-only paths under /proc once it has it.
+    let proc_index = l.proc_to_runtime(plan);
+    let send_proc = |proc: std::os::fd::BorrowedFd<'_>| -> Result<()> {
+        ch.send_with_fd(&Msg::ProcMounted, Some(proc.as_raw_fd()))
+    };
+    let send_proc: &rootfs::SendMount<'_> = &send_proc;
     let ctx = rootfs::Context {
         spec,
         rootfs: &l.bundle.rootfs,
@@ -176,6 +182,7 @@ fn setup(
         new_cgroupns: plan.unshare.contains(CloneFlags::CLONE_NEWCGROUP),
         prebuilt: &prebuilt,
         receive: &receive,
+        proc_to_runtime: proc_index.map(|i| (i, send_proc)),
     };
     rootfs::prepare(&ctx).step("rootfs")?;
     let state = l.hook_state(host_pid, "creating");
@@ -234,7 +241,7 @@ fn setup(
     for (key, value) in sysctls {
         write_sysctl(procfs().step("sysctl")?, key, value).step("sysctl")?;
     }
-    rootfs::finish(spec).step("rootfs")?;
+    rootfs::finish(spec, proc_index.is_some()).step("rootfs")?;
 
     if let Some(adj) = process.oom_score_adj() {
         process::set_oom_score_adj(procfs().step("oom_score_adj")?, adj).step("oom_score_adj")?;

@@ -44,7 +44,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use sync::{Channel, Msg};
@@ -130,6 +130,15 @@ impl Launch<'_> {
             return Vec::new();
         }
         crate::rootfs::prebuilt::plan(self.spec(), cgroup)
+    }
+
+    /// The config's /proc mount, when the runtime makes the read-only
+    /// paths under it (`rootfs::procpaths`): only when it detaches the old
+    /// root too, from inside init's mount namespace.
+    fn proc_to_runtime(&self, plan: &Plan) -> Option<usize> {
+        self.runtime_detaches(plan)
+            .then(|| crate::rootfs::procpaths::plan(self.spec()))
+            .flatten()
     }
 
     /// Whether the runtime, rather than init, detaches the old root after
@@ -284,22 +293,45 @@ pub fn spawn(
         let fds: Vec<_> = tree.iter().map(|t| t.as_raw_fd()).collect();
         parent_end.send_to_child(&Msg::Prebuilt { mount: item.mount }, &fds)?;
     }
-    meanwhile(pid, &cgroup)?;
     if let Some(bell) = &bell {
         let detacher = crate::rootfs::OldRootDetacher::new(pid)?;
-        bell.wait(detacher.init())?;
-        let old = match parent_end.recv()? {
-            Some((Msg::Pivoted, Some(old))) => old,
-            Some((m, _)) => return Err(m.into_error()),
-            None => return Err(died_during_setup(pid)),
+        let proc = match l.proc_to_runtime(&plan) {
+            Some(_) => Some(
+                parent_end
+                    .expect(&Msg::ProcMounted)?
+                    .ok_or_else(|| Error::Other("no /proc with ProcMounted".into()))?,
+            ),
+            None => None,
         };
-        // Init may fail and exit while the runtime detaches (a bad cwd,
-        // say): then what it reported is the error.
-        detacher
-            .detach(old)
-            .map_err(|e| parent_end.reported_error_or(e))?;
+        let pivoted = |init: BorrowedFd<'_>| -> Result<OwnedFd> {
+            bell.wait(init)?;
+            match parent_end.recv()? {
+                Some((Msg::Pivoted, Some(old))) => Ok(old),
+                Some((m, _)) => Err(m.into_error()),
+                None => Err(died_during_setup(pid)),
+            }
+        };
+        // The runtime enters init's mount namespace only once a message
+        // shows init has made it (`ProcMounted`, or else `Pivoted`).
+        let detached = match proc {
+            Some(proc) => detacher.detach_with(|init| {
+                crate::rootfs::procpaths::apply(l.spec(), proc.as_fd())?;
+                tracing::debug!("the runtime made the read-only paths under /proc");
+                pivoted(init)
+            }),
+            None => {
+                let old = pivoted(detacher.init())?;
+                detacher.detach_with(|_| Ok(old))
+            }
+        };
+        // Init may fail and exit while the runtime works in its mount
+        // namespace (a bad cwd, say): then what it reported is the error.
+        detached.map_err(|e| parent_end.reported_error_or(e))?;
         parent_end.send_to_child(&Msg::Detached, &[])?;
     }
+    // The state record, while init finishes: after the detach, which init
+    // waits for, and before `Ready`, which the runtime waits for.
+    meanwhile(pid, &cgroup)?;
 
     if l.has_runtime_hooks() {
         parent_end.expect(&Msg::NamespacesReady)?;

@@ -41,6 +41,9 @@ pub enum Msg {
     /// pivot_root is done; the old root (attached) is for the runtime to
     /// detach (`Launch::runtime_detaches`).
     Pivoted,
+    /// The config's /proc mount is made; attached, its root, for the
+    /// runtime to make the read-only paths under it (`rootfs::procpaths`).
+    ProcMounted,
     /// The pty master is attached to this message.
     Pty,
     /// The seccomp notify fd is attached to this message.

@@ -8,6 +8,7 @@ mod options;
 mod paths;
 mod pivot;
 pub mod prebuilt;
+pub mod procpaths;
 
 pub use devices::{create_devices, DEFAULT_DEVICES};
 pub use options::{parse as parse_options, propagation};
@@ -41,7 +42,13 @@ pub struct Context<'a> {
     /// runtime sent for it, or `None` when it could not build it (then
     /// init mounts it itself).
     pub receive: &'a dyn Fn(usize) -> Result<Option<OwnedFd>>,
+    /// The config's /proc mount, when the runtime makes the read-only paths
+    /// under it (see [`procpaths`]), and what hands it the mount once made.
+    pub proc_to_runtime: Option<(usize, &'a SendMount<'a>)>,
 }
+
+/// Hands a mount init made (its root, opened) to the runtime.
+pub type SendMount<'a> = dyn Fn(BorrowedFd<'_>) -> Result<()> + 'a;
 
 /// Everything before `pivot_root`.
 pub fn prepare(ctx: &Context) -> Result<()> {
@@ -96,6 +103,9 @@ pub fn prepare(ctx: &Context) -> Result<()> {
             }
         }
         mount_one(ctx, &root, m)?;
+        if let Some((_, send)) = ctx.proc_to_runtime.filter(|(p, _)| *p == i) {
+            send(Target::open(&root, m.destination())?.fd())?;
+        }
     }
     let dev_is_tmpfs = mounts
         .iter()
@@ -432,12 +442,16 @@ pub fn touch_in_root(root: &Path, dest: &Path) -> Result<()> {
 }
 
 /// After pivot_root: read-only paths, then masked paths, then the root
-/// itself read-only, so no earlier mount can undo them.
-pub fn finish(spec: &Spec) -> Result<()> {
+/// itself read-only, so no earlier mount can undo them. With
+/// `proc_ro_done`, the runtime has made the read-only paths under /proc
+/// (see [`procpaths`]).
+pub fn finish(spec: &Spec, proc_ro_done: bool) -> Result<()> {
     let linux = spec.linux().as_ref();
     for p in linux
         .and_then(|l| l.readonly_paths().as_deref())
         .unwrap_or(&[])
+        .iter()
+        .filter(|p| !(proc_ro_done && procpaths::is_mine(Path::new(p))))
     {
         readonly_path(Path::new(p))?;
     }

@@ -14,7 +14,7 @@ use crate::error::{Context as _, Error, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use std::fs;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 const NONE: Option<&str> = None;
@@ -96,18 +96,23 @@ impl OldRootDetacher {
     }
 
     /// Init's pidfd: readable once init has exited.
-    pub fn init(&self) -> std::os::fd::BorrowedFd<'_> {
+    pub fn init(&self) -> BorrowedFd<'_> {
         self.init.as_fd()
     }
 
-    /// Detach `old` (init's old root, sent with `Pivoted`) in init's mount
-    /// namespace, then return to the runtime's own, with its root and
-    /// working directory as they were.
-    pub fn detach(self, old: OwnedFd) -> Result<()> {
+    /// Enter init's mount namespace, run `inside` (given init's pidfd, and
+    /// returning the old root init pivoted away from, sent with
+    /// `Pivoted`), detach that old root there, and return to the
+    /// runtime's own namespace, root and working directory, whatever
+    /// happened. Init may pivot while `inside` runs: the kernel then moves
+    /// the runtime's root and working directory, which point at init's
+    /// old root, to the new one; nothing here resolves a path meanwhile.
+    pub fn detach_with(self, inside: impl FnOnce(BorrowedFd<'_>) -> Result<OwnedFd>) -> Result<()> {
         let entered = match nix::sched::setns(self.init.as_fd(), CloneFlags::CLONE_NEWNS) {
             // setns(2) takes pidfds from Linux 5.8; before, init's
             // namespace file (init is our child, not yet reaped: its pid is
-            // its own, and it has pivoted, so the namespace is its new one).
+            // its own, and it made its mount namespace before it sent
+            // anything).
             Err(nix::errno::Errno::EINVAL) => open_ns(&format!("/proc/{}/ns/mnt", self.pid))
                 .and_then(|ns| {
                     nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNS)
@@ -116,7 +121,7 @@ impl OldRootDetacher {
             r => r.ctx("cannot enter the container's mount namespace"),
         };
         entered?;
-        let detached = detach(old.as_fd());
+        let detached = inside(self.init.as_fd()).and_then(|old| detach(old.as_fd()));
         // Back home whatever happened: the rest of the runtime's work
         // (state, cgroups) is done from here.
         nix::sched::setns(self.own_ns.as_fd(), CloneFlags::CLONE_NEWNS)
