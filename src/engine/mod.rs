@@ -15,13 +15,18 @@
 //!                                          namespace
 //! build /dev, the cgroup view (only       rootfs: mounts, attaching the
 //!   without hooks), Prebuilt each ------>   runtime's in their turn
+//!                  <-------------------- ProcMounted + /proc (no hooks)
 //!                  <-------------------- NamespacesReady (only if hooks)
 //! prestart, createRuntime hooks
 //! HooksDone ---------------------------> (rootfs as above), createContainer
 //!                                          hooks, pivot_root
-//!                  <-------------------- Pivoted + the old root (no hooks)
-//! detach it in init's mount namespace     console, hostname, read-only and
-//! Detached ----------------------------->   masked paths, process
+//! in init's mount namespace: /proc's
+//!   read-only paths
+//!                  <-------------------- Pivoted + the old root (no hooks),
+//!                                          an eventfd rung
+//! detach it there, come back              bounding set, console, hostname,
+//! Detached ----------------------------->   read-only (the rest) and
+//! stage the state                           masked paths, process
 //!                  <-------------------- Pty (terminal)
 //!                  <-------------------- Ready / Error
 //! commit the state                        create: wait on the exec fifo
