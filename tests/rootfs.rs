@@ -278,20 +278,7 @@ fn prebuilt_mounts_are_the_same_whoever_builds_them() {
         if hook {
             b.hook("createRuntime", "/bin/true", &["true"], &[]);
         }
-        b.write();
-        let id = t.id();
-        let _g = t.guard(&id);
-        let log = t.path().join(format!("{id}.log"));
-        let args = [
-            "--log",
-            log.to_str().unwrap(),
-            "--debug",
-            "run",
-            "--bundle",
-            b.path_str(),
-            &id,
-        ];
-        let out = t.cli.spawn_with(&args, |c| {
+        let (id, out, log) = t.run_logged(&b, |c| {
             // SAFETY: between fork and exec only async-signal-safe system
             // calls are made, on this process's own mount namespace.
             unsafe {
@@ -311,9 +298,6 @@ fn prebuilt_mounts_are_the_same_whoever_builds_them() {
                 })
             };
         });
-        let out = out.wait();
-        assert_eq!(out.code, 0, "container {id} failed: {out}");
-        let log = fs::read_to_string(&log).unwrap_or_default();
         for what in ["Dev", "CgroupView"] {
             let by_runtime = log
                 .lines()

@@ -387,22 +387,7 @@ fn readonly_paths_under_proc_are_the_same_made_by_the_runtime_or_init() {
     let t = TestEnv::new("proc_ro");
     let mut b = t.shared_bundle(&["cat", "/proc/self/mountinfo"]);
     let run = |b: &Bundle| {
-        b.write();
-        let id = t.id();
-        let _g = t.guard(&id);
-        let log = t.path().join(format!("{id}.log"));
-        let args = [
-            "--log",
-            log.to_str().unwrap(),
-            "--debug",
-            "run",
-            "--bundle",
-            b.path_str(),
-            &id,
-        ];
-        let out = t.cli.cmd(&args);
-        assert_eq!(out.code, 0, "{out}");
-        let log = fs::read_to_string(&log).unwrap_or_default();
+        let (_, out, log) = t.run_logged(b, |_| {});
         let by_runtime = log.contains("the runtime made the read-only paths under /proc");
         (proc_mounts(&out.stdout), by_runtime)
     };

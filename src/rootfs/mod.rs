@@ -546,16 +546,30 @@ pub fn open_nofollow(p: &Path) -> Result<OwnedFd> {
 /// (`open_tree` + `move_mount`): no path is resolved in between, so nothing
 /// can be swapped under the runtime.
 pub fn bind_fd(src: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Result<()> {
+    bind_tree(src, target, false, 0)
+}
+
+/// [`bind_fd`], with every mount beneath `src` too when `recursive`, and the
+/// mount attributes `set` (`sys::mount_attr`) on all of the copy before it
+/// is attached.
+pub fn bind_tree(
+    src: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    recursive: bool,
+    set: u64,
+) -> nix::Result<()> {
     use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
     let errno = |e: rustix::io::Errno| nix::errno::Errno::from_raw(e.raw_os_error());
-    let tree = open_tree(
-        src,
-        "",
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC
-            | OpenTreeFlags::AT_EMPTY_PATH,
-    )
-    .map_err(errno)?;
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_EMPTY_PATH;
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    let tree = open_tree(src, "", flags).map_err(errno)?;
+    if set != 0 {
+        crate::sys::mount_setattr_tree(tree.as_fd(), set, 0, 0)?;
+    }
     move_mount(
         &tree,
         "",

@@ -114,7 +114,10 @@ pub fn apply(spec: &Spec, proc: BorrowedFd<'_>) -> Result<()> {
         let Some(target) = open_beneath(proc, p)? else {
             continue;
         };
-        readonly(target.as_fd()).map_err(|e| Error::path("cannot make read-only", p, e))?;
+        // On itself, with everything beneath it, read-only.
+        let ro = crate::sys::mount_attr::RDONLY;
+        super::bind_tree(target.as_fd(), target.as_fd(), true, ro)
+            .map_err(|e| Error::path("cannot make read-only", p, e))?;
     }
     Ok(())
 }
@@ -135,30 +138,6 @@ fn open_beneath(proc: BorrowedFd<'_>, p: &str) -> Result<Option<OwnedFd>> {
         Err(rustix::io::Errno::NOENT) => Ok(None),
         Err(e) => Err(Error::io("cannot open", p, e.into())),
     }
-}
-
-/// Bind `target` on itself with everything beneath it, read-only.
-fn readonly(target: BorrowedFd<'_>) -> nix::Result<()> {
-    use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
-    let errno = |e: rustix::io::Errno| nix::errno::Errno::from_raw(e.raw_os_error());
-    let tree = open_tree(
-        target,
-        "",
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC
-            | OpenTreeFlags::AT_EMPTY_PATH
-            | OpenTreeFlags::AT_RECURSIVE,
-    )
-    .map_err(errno)?;
-    crate::sys::mount_setattr_tree(tree.as_fd(), crate::sys::mount_attr::RDONLY, 0, 0)?;
-    move_mount(
-        &tree,
-        "",
-        target,
-        "",
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-    )
-    .map_err(errno)
 }
 
 #[cfg(test)]

@@ -152,6 +152,33 @@ impl TestEnv {
         guard
     }
 
+    /// `run` in the foreground, for a fresh id, with `--debug` logging to a
+    /// file (`setup` may adjust the command first, as `Cli::spawn_with`):
+    /// the id, the output and the log. Asserts exit 0.
+    pub fn run_logged(
+        &self,
+        bundle: &Bundle,
+        setup: impl FnOnce(&mut std::process::Command),
+    ) -> (String, Output, String) {
+        bundle.write();
+        let id = self.id();
+        let _g = self.guard(&id);
+        let log = self.path().join(format!("{id}.log"));
+        let log_arg = log.to_str().unwrap();
+        let args = [
+            "--log",
+            log_arg,
+            "--debug",
+            "run",
+            "--bundle",
+            bundle.path_str(),
+            &id,
+        ];
+        let out = self.cli.spawn_with(&args, setup).wait();
+        assert_eq!(out.code, 0, "container {id} failed: {out}");
+        (id, out, fs::read_to_string(&log).unwrap_or_default())
+    }
+
     /// Asserts the host holds nothing of container `id` any more.
     pub fn assert_no_leftovers(&self, id: &str, bundle: &Bundle) {
         let left = host_leftovers(&self.cli.root, id, bundle);
