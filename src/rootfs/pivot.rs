@@ -58,10 +58,10 @@ fn detach(old: std::os::fd::BorrowedFd<'_>) -> Result<()> {
     umount2(".", MntFlags::MNT_DETACH).ctx("cannot unmount old root")
 }
 
-/// Runtime side: what it takes to detach, in init's mount namespace, the
-/// old root init pivoted away from, and to come back. Opened while the
-/// runtime waits for init's `Pivoted`: after it, only the detach and the
-/// way back are left.
+/// Runtime side: what it takes to work in init's mount namespace (the
+/// read-only paths under /proc, see `procpaths`, then the detach of the
+/// old root init pivoted away from) and to come back. Opened once the
+/// runtime has sent its last prebuilt mount.
 pub struct OldRootDetacher {
     own_root: OwnedFd,
     own_cwd: OwnedFd,

@@ -43,13 +43,7 @@ pub fn plan(spec: &Spec) -> Option<usize> {
     {
         return None;
     }
-    let linux = spec.linux().as_ref();
-    let ro = linux
-        .and_then(|l| l.readonly_paths().as_deref())
-        .unwrap_or(&[]);
-    let masked = linux
-        .and_then(|l| l.masked_paths().as_deref())
-        .unwrap_or(&[]);
+    let (ro, masked) = paths(spec);
     let mine: Vec<&Path> = ro.iter().map(Path::new).filter(|p| is_mine(p)).collect();
     if mine.is_empty()
         || !mine
@@ -66,7 +60,16 @@ pub fn plan(spec: &Spec) -> Option<usize> {
     mount_setattr_exists().then_some(index)
 }
 
-/// Whether `p` is a read-only path the runtime makes under [`plan`].
+/// The config's read-only and masked paths.
+fn paths(spec: &Spec) -> (&[String], &[String]) {
+    let linux = spec.linux().as_ref();
+    let ro = linux.and_then(|l| l.readonly_paths().as_deref());
+    let masked = linux.and_then(|l| l.masked_paths().as_deref());
+    (ro.unwrap_or(&[]), masked.unwrap_or(&[]))
+}
+
+/// Whether `p` is under /proc: a read-only path the runtime makes when
+/// [`plan`] agrees.
 pub fn is_mine(p: &Path) -> bool {
     relative(p).is_some_and(|r| r != Path::new(""))
 }
@@ -106,11 +109,7 @@ fn mount_setattr_exists() -> bool {
 /// everything beneath it and made read-only, as init's `readonly_path`
 /// does. A path that does not exist is skipped, as there.
 pub fn apply(spec: &Spec, proc: BorrowedFd<'_>) -> Result<()> {
-    let linux = spec.linux().as_ref();
-    let ro = linux
-        .and_then(|l| l.readonly_paths().as_deref())
-        .unwrap_or(&[]);
-    for p in ro.iter().filter(|p| is_mine(Path::new(p))) {
+    for p in paths(spec).0.iter().filter(|p| is_mine(Path::new(p))) {
         let Some(target) = open_beneath(proc, p)? else {
             continue;
         };
@@ -123,7 +122,10 @@ pub fn apply(spec: &Spec, proc: BorrowedFd<'_>) -> Result<()> {
 }
 
 /// An O_PATH handle on `p` (under /proc) beneath `proc`, following no
-/// link; `None` when it does not exist.
+/// link; `None` when it does not exist. [`plan`] keeps out the links at
+/// the top of procfs; one deeper (procfs has none outside process
+/// directories) fails the start (ELOOP) rather than resolve differently
+/// from init.
 fn open_beneath(proc: BorrowedFd<'_>, p: &str) -> Result<Option<OwnedFd>> {
     use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
     let rel = relative(Path::new(p)).unwrap_or(Path::new(p));
