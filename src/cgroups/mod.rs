@@ -68,8 +68,20 @@ impl Eq for ParentDirs {}
 
 impl ParentDirs {
     fn of(&self, dir: &Path) -> Option<&std::os::fd::OwnedFd> {
-        self.0.iter().find(|(d, _)| d == dir).map(|(_, fd)| &**fd)
+        self.0
+            .iter()
+            .find(|(d, _)| same(d, dir))
+            .map(|(_, fd)| &**fd)
     }
+}
+
+/// The same directory, as this module builds its paths (from one
+/// `Hierarchy::dir` each). Bytes, not `Path`'s `==`: that parses both
+/// paths into components whenever they differ, and the lookups here
+/// compare every hierarchy's directory with every other's (`/sys/fs/cgroup/
+/// memory/x` against `/sys/fs/cgroup/cpu/x`, ten by ten).
+fn same(a: &Path, b: &Path) -> bool {
+    a.as_os_str() == b.as_os_str()
 }
 
 /// A write end of the container's cgroup, opened by the runtime and written
@@ -431,7 +443,7 @@ impl CgroupPaths {
         let mut parents: Vec<&PathBuf> = self
             .created
             .iter()
-            .filter(|p| !self.hierarchies.iter().any(|h| &h.dir == *p))
+            .filter(|p| !self.hierarchies.iter().any(|h| same(&h.dir, p)))
             .collect();
         parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
         for p in parents {

@@ -44,20 +44,30 @@ pub fn plan(spec: &Spec) -> Option<usize> {
         return None;
     }
     let (ro, masked) = paths(spec);
-    let mine: Vec<&Path> = ro.iter().map(Path::new).filter(|p| is_mine(p)).collect();
-    if mine.is_empty()
-        || !mine
-            .iter()
-            .all(|p| p.strip_prefix("/proc").is_ok_and(simple))
+    // Each path is parsed once: `Path::starts_with` parses both paths on
+    // every call, and the checks below compare every pair.
+    let mine: Vec<Vec<Component<'_>>> = ro
+        .iter()
+        .filter(|p| is_mine(Path::new(p)))
+        .map(parse)
+        .collect();
+    if mine.is_empty() || !mine.iter().all(|p| simple(p)) {
+        return None;
+    }
+    let overlaps = |m: &[Component<'_>]| mine.iter().any(|p| m.starts_with(p) || p.starts_with(m));
+    let proc_dir = [Component::RootDir, Component::Normal("proc".as_ref())];
+    if masked.iter().any(|m| overlaps(&parse(m)))
+        || ro.iter().any(|p| proc_dir.starts_with(&parse(p)))
     {
         return None;
     }
-    let overlaps = |m: &Path| mine.iter().any(|p| m.starts_with(p) || p.starts_with(m));
-    let holds_proc = |p: &&String| !is_mine(Path::new(p)) && Path::new("/proc").starts_with(p);
-    if masked.iter().any(|m| overlaps(Path::new(m))) || ro.iter().any(|p| holds_proc(&p)) {
-        return None;
-    }
     mount_setattr_exists().then_some(index)
+}
+
+/// A path's components, for comparisons that would otherwise parse it
+/// again and again.
+fn parse(p: &String) -> Vec<Component<'_>> {
+    Path::new(p).components().collect()
 }
 
 /// The config's read-only and masked paths.
@@ -71,20 +81,24 @@ fn paths(spec: &Spec) -> (&[String], &[String]) {
 /// Whether `p` is under /proc: a read-only path the runtime makes when
 /// [`plan`] agrees.
 pub fn is_mine(p: &Path) -> bool {
-    relative(p).is_some_and(|r| r != Path::new(""))
+    relative(p).is_some_and(|r| r.components().next().is_some())
 }
 
 /// `p` relative to /proc, for /proc itself and paths under it.
 fn relative(p: &Path) -> Option<&Path> {
-    p.strip_prefix("/proc").ok()
+    let mut c = p.components();
+    match (c.next(), c.next()) {
+        (Some(Component::RootDir), Some(Component::Normal(n))) if n == "proc" => Some(c.as_path()),
+        _ => None,
+    }
 }
 
-/// A path under /proc that resolves the same for the runtime as for
-/// init: plain names, the first neither a link (self, thread-self,
-/// mounts, net) nor a process's directory.
-fn simple(rel: &Path) -> bool {
-    let mut comps = rel.components();
-    let Some(Component::Normal(first)) = comps.next() else {
+/// A path under /proc (its components from the root) that resolves the
+/// same for the runtime as for init: plain names, the first neither a link
+/// (self, thread-self, mounts, net) nor a process's directory.
+fn simple(path: &[Component<'_>]) -> bool {
+    let [Component::RootDir, Component::Normal(_), Component::Normal(first), rest @ ..] = path
+    else {
         return false;
     };
     let first = first.to_string_lossy();
@@ -93,7 +107,7 @@ fn simple(rel: &Path) -> bool {
     {
         return false;
     }
-    comps.all(|c| matches!(c, Component::Normal(_)))
+    rest.iter().all(|c| matches!(c, Component::Normal(_)))
 }
 
 /// mount_setattr(2) (Linux 5.12), which [`apply`] needs; init falls back to
@@ -165,6 +179,26 @@ mod tests {
         assert!(proc.is_some());
         let want = proc.filter(|_| crate::sys::mount_setattr_exists());
         assert_eq!(plan(&spec(|_| {})), want);
+    }
+
+    #[test]
+    fn paths_under_proc_are_told_by_their_components() {
+        for (p, under, mine) in [
+            ("/proc", true, false),
+            ("/proc/", true, false),
+            ("/proc/sys", true, true),
+            ("//proc/./sys/", true, true),
+            ("/proc/sys/kernel", true, true),
+            ("/procfs", false, false),
+            ("/proc2/sys", false, false),
+            ("proc/sys", false, false),
+            ("/", false, false),
+            ("/sys/proc", false, false),
+        ] {
+            assert_eq!(relative(Path::new(p)).is_some(), under, "{p}");
+            assert_eq!(is_mine(Path::new(p)), mine, "{p}");
+        }
+        assert_eq!(relative(Path::new("/proc/sys/kernel")), Some(Path::new("sys/kernel")));
     }
 
     #[test]
