@@ -152,7 +152,9 @@ impl Channel {
     }
 
     fn recv_flags(&self, flags: MsgFlags) -> Result<Option<(Msg, Vec<OwnedFd>)>> {
-        let mut buf = vec![0u8; 8192];
+        // On the stack: a heap buffer this size costs an allocation and
+        // its release on every message.
+        let mut buf = [0u8; 8192];
         let mut cbuf = nix::cmsg_space!([RawFd; MAX_FDS]);
         let mut reset_seen = false;
         let (n, fds) = loop {
