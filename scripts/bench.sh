@@ -35,29 +35,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A busybox bundle with runc's default config, not a terminal, running true.
+# A busybox bundle with runc's default config, not a terminal, running
+# true; and the same running sleep.
+./scripts/bench-bundle.sh "$work"
 b=$work/bundle
-mkdir -p "$b/rootfs/bin" "$b/rootfs/proc" "$b/rootfs/dev" "$b/rootfs/sys" "$b/rootfs/tmp"
-cp /bin/busybox "$b/rootfs/bin/"
-for a in $("$b/rootfs/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$b/rootfs/bin/$a"; done
-(cd "$b" && "$RUNC" spec)
-python3 - "$b/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["/bin/true"]
-json.dump(c, open(p, "w"), indent=1)
-PY
 sleep_bundle=$work/bundle-sleep
-mkdir -p "$sleep_bundle"
-cp -al "$b/rootfs" "$sleep_bundle/rootfs"
-python3 - "$b/config.json" "$sleep_bundle/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-c["process"]["args"] = ["sleep", "1000"]
-json.dump(c, open(sys.argv[2], "w"), indent=1)
-PY
 
 C="$CELLA --root $work/cella-root"
 R="$RUNC --root $work/runc-root"
