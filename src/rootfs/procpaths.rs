@@ -198,7 +198,10 @@ mod tests {
             assert_eq!(relative(Path::new(p)).is_some(), under, "{p}");
             assert_eq!(is_mine(Path::new(p)), mine, "{p}");
         }
-        assert_eq!(relative(Path::new("/proc/sys/kernel")), Some(Path::new("sys/kernel")));
+        assert_eq!(
+            relative(Path::new("/proc/sys/kernel")),
+            Some(Path::new("sys/kernel"))
+        );
     }
 
     #[test]
