@@ -18,8 +18,6 @@ if [ -n "$need" ]; then
     || { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need >/dev/null; }
 fi
 ./scripts/build-release.sh --quiet
-CELLA=$PWD/target/release/cella
-RUNC=$(command -v runc)
 OUT=$PWD/bench/out
 mkdir -p "$OUT"
 work=$(mktemp -d /tmp/cella-bench.XXXXXX)
@@ -34,6 +32,15 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# Both runtimes run from fresh copies. On a host that pages out memory
+# not used for a while (this VM runs DAMON), a binary file's age changes
+# its speed: an hour-old cella ran 0.1 ms slower than a fresh copy of
+# itself (docs/performance.md, "Comparing two builds"). Fresh copies make
+# runs hours apart comparable, and treat both runtimes alike.
+cp target/release/cella "$work/cella"
+cp "$(command -v runc)" "$work/runc"
+CELLA=$work/cella
+RUNC=$work/runc
 
 # A busybox bundle with runc's default config, not a terminal, running
 # true; and the same running sleep.
