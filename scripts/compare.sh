@@ -5,8 +5,8 @@
 # Prints each binary's median, quartiles and fastest run, and its median's
 # difference from the first binary's. Run as root:
 #   ./scripts/compare.sh [-n RUNS] BIN_A BIN_B [BIN...]
-# RUNS (default 1000) per binary; a difference under ~0.03 ms is within
-# what two runs of the same binary show here.
+# RUNS (default 1000) per binary; a difference under ~0.02 ms is within
+# what two copies of the same binary show here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "compare: run as root" >&2; exit 1; }
@@ -31,10 +31,10 @@ cleanup() {
 }
 trap cleanup EXIT
 ./scripts/bench-bundle.sh "$work"
-# Each binary is timed from a fresh copy. How the page cache holds a file
-# depends on its age: a fresh copy of the same binary, against the file it
-# was copied from a quarter of an hour before, ran 0.1 ms faster (in
-# larger folios, a fault maps more of it).
+# Each binary is timed from a fresh copy: on this VM a binary's age
+# changes its speed (an hour-old file ran 0.1 ms slower than a fresh copy
+# of itself, with as many page faults; docs/performance.md, "Comparing two
+# builds"), which would favour whichever build was written last.
 copies=()
 for i in "${!bins[@]}"; do
   cp "${bins[$i]}" "$work/bin$i"
