@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Bundle {
     pub dir: PathBuf,
-    pub spec: Spec,
+    /// Boxed: a `Spec` is ~3 KB, and every move of one by value (from the
+    /// parser to the bundle, the bundle into the start) is a copy in the
+    /// movers' stack frames, which a start then faults in page by page.
+    pub spec: Box<Spec>,
     pub rootfs: PathBuf,
 }
 
@@ -46,22 +49,37 @@ impl Bundle {
 }
 
 /// Parse a config, naming the JSON path of the first bad field.
-pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
+///
+/// Never inlined: serde's visitors for `Spec` give this function a ~21 KiB
+/// frame, which inlined into `create` stayed reserved (and its pages
+/// faulted in) under everything the start calls after the parse.
+#[inline(never)]
+pub fn parse(data: &[u8]) -> std::result::Result<Box<Spec>, String> {
     // The plain parser first: the path-tracking one is a second copy of
     // every Deserialize impl, worth running (and paging in) only to explain
     // a config that is wrong.
-    if let Ok(spec) = serde_json::from_slice(data) {
-        return Ok(spec);
+    match serde_json::from_slice::<Spec>(data) {
+        Ok(spec) => Ok(Box::new(spec)),
+        Err(_) => parse_explained(data),
     }
+}
+
+/// The path-tracking parse, out of line and cold: only a bad config takes
+/// it, and inlined it added its own locals to `parse`'s frame.
+#[cold]
+#[inline(never)]
+fn parse_explained(data: &[u8]) -> std::result::Result<Box<Spec>, String> {
     let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." || path == "?" || path.is_empty() {
-            e.inner().to_string()
-        } else {
-            format!("{path}: {}", e.inner())
-        }
-    })
+    serde_path_to_error::deserialize(de)
+        .map(Box::new)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." || path == "?" || path.is_empty() {
+                e.inner().to_string()
+            } else {
+                format!("{path}: {}", e.inner())
+            }
+        })
 }
 
 fn rootfs_path(bundle: &Path, spec: &Spec) -> Result<PathBuf> {
