@@ -67,9 +67,9 @@ hf() { # name, runs, command...
 # One block of 30 runs lasts 0.1 s for cella and the floor, and this
 # shared VM's speed drifts over seconds: the same binary's median moved by
 # 20% from one block to the next. So the run row is ten rounds of blocks
-# (cella, the floor right after it, runc), RUNS runs each, and a command's
-# median is taken over all its rounds: every command is sampled across the
-# same minute. With five rounds, cella/floor read from 1.30 to 1.60 in
+# (cella, the floor right after it, runc, and a bare exec: below), RUNS
+# runs each, and a command's median is taken over all its rounds: every
+# command is sampled across the same minute. With five rounds, cella/floor read from 1.30 to 1.60 in
 # runs minutes apart while its rounds' own ratios mostly sat at 1.36-1.41.
 #
 # A fourth block times busybox's `true` run alone, no container: one exec
