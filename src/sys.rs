@@ -439,6 +439,34 @@ fn setattr(
     Errno::result(ret).map(drop)
 }
 
+/// `kill(2)` by signal number: nix's `Signal` has no real-time signals.
+pub fn kill(pid: i32, sig: i32) -> nix::Result<()> {
+    // SAFETY: kill takes plain integers and touches no memory of ours.
+    let ret = unsafe { libc::kill(pid, sig) };
+    Errno::result(ret).map(drop)
+}
+
+/// The set of every signal, 1 to 64, including those the C library keeps
+/// for itself and leaves out of `sigfillset` (the kernel ignores SIGKILL
+/// and SIGSTOP in a mask).
+pub fn every_signal() -> nix::sys::signal::SigSet {
+    // SAFETY: sigset_t is plain data (an array of words); all zero bits is
+    // the empty set, and sigemptyset makes it so in any case.
+    let mut raw: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `raw` is a valid, writable sigset_t.
+    unsafe { libc::sigemptyset(&mut raw) };
+    // SAFETY: both C libraries' sigset_t on Linux begin with the kernel's
+    // 64-bit mask (signal n at bit n-1), and sigset_t is larger than 8
+    // bytes and at least 8-byte aligned.
+    unsafe {
+        (&mut raw as *mut libc::sigset_t)
+            .cast::<u64>()
+            .write(u64::MAX)
+    };
+    // SAFETY: `raw` was initialised by sigemptyset and holds valid signals.
+    unsafe { nix::sys::signal::SigSet::from_sigset_t_unchecked(raw) }
+}
+
 /// Give each of fds 0, 1 and 2 that is closed a /dev/null, as Rust's
 /// runtime does before its `main` (cella starts without it, see main.rs):
 /// otherwise the next file opened would become stdin, stdout or stderr.
@@ -465,6 +493,19 @@ pub fn sanitize_stdio() {
             ) {
                 let _ = std::os::fd::IntoRawFd::into_raw_fd(f);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_signal_includes_the_c_librarys_own() {
+        let all = super::every_signal();
+        for n in [1, 9, 15, 32, 33, 34, 35, 64] {
+            // SAFETY: sigismember reads a valid set; n is a signal number.
+            let member = unsafe { libc::sigismember(all.as_ref(), n) };
+            assert_eq!(member, 1, "signal {n} is not in the set");
         }
     }
 }

@@ -302,21 +302,25 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
             "cannot kill container \"{id}\": container not running"
         )));
     }
-    let signal =
-        Signal::try_from(sig).map_err(|_| Error::Other(format!("invalid signal {sig}")))?;
     if all {
-        signal_all(&rec, signal);
+        signal_all(&rec, sig);
         return Ok(());
     }
-    send_signal(Pid::from_raw(rec.pid), signal).map_err(|e| match e {
+    crate::sys::kill(rec.pid, sig).map_err(|e| match e {
         nix::errno::Errno::ESRCH => Error::State(format!(
             "cannot kill container \"{id}\": container not running"
         )),
-        e => Error::sys(format!("cannot send {signal} to container \"{id}\""), e),
+        e => Error::sys(
+            format!(
+                "cannot send {} to container \"{id}\"",
+                crate::signals::name(sig)
+            ),
+            e,
+        ),
     })
 }
 
-fn signal_all(rec: &Record, signal: Signal) {
+fn signal_all(rec: &Record, signal: i32) {
     super::control::signal_all(&rec.cgroup, signal);
 }
 
@@ -363,7 +367,7 @@ fn destroy(
     if kill_init && rec.pid > 0 && state::init_alive(rec) {
         let pidfd = sys::pidfd_open(rec.pid).ok();
         if rec.shared_pid_ns {
-            signal_all(rec, Signal::SIGKILL);
+            signal_all(rec, libc::SIGKILL);
         }
         let _ = send_signal(Pid::from_raw(rec.pid), Signal::SIGKILL);
         if rec.cgroup.is_frozen() {
@@ -375,7 +379,7 @@ fn destroy(
         }
     }
     if rec.shared_pid_ns {
-        signal_all(rec, Signal::SIGKILL);
+        signal_all(rec, libc::SIGKILL);
     }
     // With a pid namespace of its own, the container's processes died with
     // its init: the cgroup is empty unless something from outside joined

@@ -5,8 +5,6 @@
 use crate::cgroups::{self, CgroupPaths};
 use crate::error::{Error, Result};
 use crate::state::{Record, Status, Store};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -117,8 +115,8 @@ pub fn events(store: &Store, id: &str, interval: Duration, out: &mut dyn Write) 
 /// cgroup frozen, so nothing can fork away in between, then thawed (a v1
 /// frozen task only dies once thawed). On v2, `cgroup.kill` does it in one
 /// write.
-pub fn signal_all(cg: &CgroupPaths, signal: Signal) {
-    if signal == Signal::SIGKILL {
+pub fn signal_all(cg: &CgroupPaths, signal: i32) {
+    if signal == libc::SIGKILL {
         if let Some(h) = cg.hierarchies.iter().find(|h| h.v2 && cg.unified_only()) {
             if std::fs::write(h.dir.join("cgroup.kill"), "1").is_ok() {
                 return;
@@ -126,12 +124,12 @@ pub fn signal_all(cg: &CgroupPaths, signal: Signal) {
         }
         let _ = cg.set_frozen(true);
         for pid in cg.procs() {
-            let _ = kill(Pid::from_raw(pid), signal);
+            let _ = crate::sys::kill(pid, signal);
         }
         let _ = cg.set_frozen(false);
         return;
     }
     for pid in cg.procs() {
-        let _ = kill(Pid::from_raw(pid), signal);
+        let _ = crate::sys::kill(pid, signal);
     }
 }

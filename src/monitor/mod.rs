@@ -4,7 +4,6 @@
 
 use crate::error::{Error, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use nix::sys::termios::{self, SetArg, Termios};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -66,8 +65,8 @@ pub fn supervise(pid: i32, signals: &SignalFd, pty: Option<&OwnedFd>) -> Result<
                     if let Some(m) = pty {
                         resize_from_stdin(m.as_fd());
                     }
-                } else if let Ok(s) = Signal::try_from(sig) {
-                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), s);
+                } else {
+                    let _ = crate::sys::kill(pid, sig);
                 }
             }
         }
