@@ -6,11 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (cella creates namespaces, cgroups and mounts)" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "demo: cargo not found: install Rust (rustup or Debian's cargo)" >&2; exit 1; }
-# The one C library cella links (for seccomp).
-if ! dpkg-query -W -f='${Status}' libseccomp-dev 2>/dev/null | grep -q "ok installed"; then
-  echo "demo: installing libseccomp-dev (needed to build cella)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q libseccomp-dev pkg-config >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libseccomp-dev pkg-config >/dev/null; }
+# The C libraries cella links: libseccomp, and musl (the release build's C
+# library; without it the build falls back to glibc, slower to start).
+missing=""
+for p in libseccomp-dev musl-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "demo: installing$missing (needed to build cella)"
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing pkg-config >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing pkg-config >/dev/null; }
 fi
 ./scripts/build-release.sh --quiet
 cella=$PWD/target/release/cella

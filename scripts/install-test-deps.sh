@@ -3,7 +3,9 @@
 # Idempotent: does nothing (not even `apt-get update`) when all are present.
 set -eu
 
-PACKAGES="busybox-static libseccomp-dev pkg-config runc iproute2 podman conmon containerd tmux strace"
+# musl-dev: the release build links musl (scripts/build-release.sh), and
+# tests/release_build.rs checks that it did.
+PACKAGES="busybox-static libseccomp-dev musl-dev pkg-config runc iproute2 podman conmon containerd tmux strace"
 # The cgroup v2 guest (tests/cgroup_v2_vm.rs, scripts/vm/): an emulator, a
 # Debian kernel with its modules, and the tools that pack the initramfs.
 PACKAGES="$PACKAGES qemu-system-x86 linux-image-amd64 cpio xz-utils gzip coreutils binutils"

@@ -467,6 +467,33 @@ pub fn every_signal() -> nix::sys::signal::SigSet {
     unsafe { nix::sys::signal::SigSet::from_sigset_t_unchecked(raw) }
 }
 
+/// The command line from the `argc` and `argv` that C's `main` received.
+///
+/// Rust's standard library for glibc targets learns the arguments from
+/// glibc, which passes them to every `.init_array` function; musl does not,
+/// so a binary linked with musl (`scripts/build-release.sh`) must take them
+/// from `main` itself.
+///
+/// # Safety
+///
+/// `argv` must point to `argc` valid, NUL-terminated strings, as the
+/// arguments of the C `main` do for the life of the process.
+pub unsafe fn args_from_main(
+    argc: libc::c_int,
+    argv: *const *const libc::c_char,
+) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = usize::try_from(argc).unwrap_or(0);
+    let mut args = Vec::with_capacity(n);
+    for i in 0..n {
+        // SAFETY: the caller guarantees `argc` entries of `argv`, each a
+        // NUL-terminated string that lives as long as the process.
+        let arg = unsafe { CStr::from_ptr(*argv.add(i)) };
+        args.push(std::ffi::OsStr::from_bytes(arg.to_bytes()).to_os_string());
+    }
+    args
+}
+
 /// Give each of fds 0, 1 and 2 that is closed a /dev/null, as Rust's
 /// runtime does before its `main` (cella starts without it, see main.rs):
 /// otherwise the next file opened would become stdin, stdout or stderr.

@@ -1,9 +1,10 @@
 //! The release binary the README's demo and the benchmark use
 //! (`scripts/build-release.sh`) is built the way docs/performance.md says,
-//! static and non-PIE, and works: the lifecycle and security suites run
-//! against it (`CELLA_TEST_RUNTIME`), seccomp through the libseccomp linked
-//! into it. The code a start runs is laid out first and together, in the
-//! order of scripts/symbol-order.txt.
+//! static, non-PIE and linked with musl rather than glibc, and works: the
+//! lifecycle, security and command-line suites run against it
+//! (`CELLA_TEST_RUNTIME`), seccomp through the libseccomp linked into it.
+//! The code a start runs is laid out first and together, in the order of
+//! scripts/symbol-order.txt.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -99,6 +100,29 @@ fn hot_code_is_packed(map: &Path) {
     );
 }
 
+/// The linker map shows musl's start code and C library, and nothing of
+/// glibc's (whose start probes the CPU with ~70 `cpuid`, each a trap in a
+/// VM). The test set-up installs musl-dev; without it the build falls back
+/// to glibc, and this fails.
+fn linked_with_musl(map: &Path) {
+    let map = std::fs::read_to_string(map).unwrap_or_else(|e| panic!("{}: {e}", map.display()));
+    let musl = "/usr/lib/x86_64-linux-musl/";
+    assert!(
+        map.contains(&format!("{musl}crt1.o")),
+        "musl's start file is not linked (is musl-dev installed?)"
+    );
+    assert!(
+        map.contains(&format!("{musl}libc.a(")),
+        "musl's libc.a is not linked (is musl-dev installed?)"
+    );
+    let glibc: Vec<&str> = map
+        .lines()
+        .filter(|l| l.contains("x86_64-linux-gnu/libc.a(") || l.contains("x86_64-linux-gnu/crt1.o"))
+        .take(3)
+        .collect();
+    assert!(glibc.is_empty(), "glibc is linked in: {glibc:#?}");
+}
+
 #[test]
 fn release_build_is_static_non_pie_and_passes_the_suites() {
     let out = Command::new(root().join("scripts/build-release.sh"))
@@ -127,6 +151,7 @@ fn release_build_is_static_non_pie_and_passes_the_suites() {
     );
 
     hot_code_is_packed(&target.join("release/cella.map"));
+    linked_with_musl(&target.join("release/cella.map"));
 
     // The features document reports seccomp from the static libseccomp.
     let f = Command::new(&bin).arg("features").output().unwrap();
@@ -148,6 +173,8 @@ fn release_build_is_static_non_pie_and_passes_the_suites() {
             "lifecycle",
             "--test",
             "security",
+            "--test",
+            "cli",
             "--",
             "--test-threads=2",
         ])

@@ -75,8 +75,9 @@ pub enum Command {
     Features,
 }
 
-/// Parse arguments, run the command, and return the process exit status.
-pub fn main() -> i32 {
+/// Parse the command line (`args`, the program's name first), run the
+/// command, and return the process exit status.
+pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
     crate::sys::sanitize_stdio();
     crate::signals::ignore_sigpipe();
     // A failed command prints one line, never a backtrace; but with
@@ -88,7 +89,6 @@ pub fn main() -> i32 {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = fast::parse(&args).unwrap_or_else(|| Cli::parse_from(&args));
     let format = if cli.log_format == "json" {
         Format::Json
