@@ -75,8 +75,9 @@ hf() { # name, runs, command...
 # A fourth block times busybox's `true` run alone, no container: one exec
 # and one start of a static glibc program. On this VM that is most of a
 # program's cost (glibc's start probes the CPU with ~70 `cpuid`, each a
-# trap to the hypervisor), and `run` and the floor both pay it twice:
-# cella and the container's true, unshare and its true.
+# trap to the hypervisor). The floor pays it twice (unshare and its true),
+# `run` once (the container's true): cella's release build links musl,
+# whose start does not probe.
 ROUNDS=10
 echo "bench: run /bin/true"
 for round in $(seq 1 $ROUNDS); do
@@ -165,7 +166,7 @@ lines.append(f"| binary size (KiB) | {size_c//1024} | {size_r//1024} | {size_c/s
 run_c, floor = rows[0][1][0], rows[1][1][0]
 lines.append("")
 lines.append(f"cella run / unshare floor: {run_c / floor:.2f} ({run_c:.2f} / {floor:.2f} ms medians)")
-lines.append(f"each of them execs two programs; one exec of a static program alone: {rows[2][1][0]:.2f} ms")
+lines.append(f"each of them execs two programs, the floor two glibc ones, cella one (its own start is musl's); one exec of a static glibc program alone: {rows[2][1][0]:.2f} ms")
 # The same ratios round by round: how far one round's blocks can stray.
 by_round = []
 for i in range(1, ROUNDS + 1):
