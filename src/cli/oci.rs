@@ -72,7 +72,7 @@ pub struct ListArgs {
 pub struct KillArgs {
     /// Container id
     pub id: String,
-    /// Signal name (TERM, SIGKILL) or number
+    /// Signal name (TERM, SIGKILL, RTMIN+3) or number (1-64)
     #[arg(default_value = "SIGTERM")]
     pub signal: String,
     /// Send the signal to every process in the container
